@@ -1,0 +1,35 @@
+/* keys: the Redis key layout of SPEC, built in one place so that tests and tools agree. */
+#include "keys.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct key mk(const char *ns, const char *kind, const char *name)
+{
+    struct key k;
+    if (name)
+        snprintf(k.s, sizeof k.s, "%s:%s:%s", ns, kind, name);
+    else
+        snprintf(k.s, sizeof k.s, "%s:%s", ns, kind);
+    return k;
+}
+
+struct key key_ids(const char *ns) { return mk(ns, "ids", NULL); }
+struct key key_queue(const char *ns, const char *m) { return mk(ns, "queue", m); }
+struct key key_running(const char *ns, const char *m) { return mk(ns, "running", m); }
+struct key key_job(const char *ns, const char *id) { return mk(ns, "job", id); }
+struct key key_turns(const char *ns, const char *id) { return mk(ns, "turns", id); }
+struct key key_transcript(const char *ns, const char *id) { return mk(ns, "transcript", id); }
+struct key key_result(const char *ns, const char *id) { return mk(ns, "result", id); }
+struct key key_dead(const char *ns) { return mk(ns, "dead", NULL); }
+struct key key_worker(const char *ns, const char *m) { return mk(ns, "worker", m); }
+struct key key_machines(const char *ns) { return mk(ns, "machines", NULL); }
+struct key key_events(const char *ns) { return mk(ns, "events", NULL); }
+
+int keys_ns_valid(const char *ns)
+{
+    size_t n = strlen(ns);
+    if (n == 0 || n > KEYS_NS_MAX)
+        return 0;
+    return strspn(ns, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
