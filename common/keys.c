@@ -25,6 +25,7 @@ struct key key_dead(const char *ns) { return mk(ns, "dead", NULL); }
 struct key key_worker(const char *ns, const char *m) { return mk(ns, "worker", m); }
 struct key key_machines(const char *ns) { return mk(ns, "machines", NULL); }
 struct key key_events(const char *ns) { return mk(ns, "events", NULL); }
+struct key key_lastseen(const char *ns) { return mk(ns, "lastseen", NULL); }
 
 int keys_ns_valid(const char *ns)
 {

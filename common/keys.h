@@ -23,6 +23,7 @@ struct key key_dead(const char *ns);                        /* list: failed ids,
 struct key key_worker(const char *ns, const char *machine); /* string+TTL: heartbeat and lease */
 struct key key_machines(const char *ns);                    /* set: registered machine names */
 struct key key_events(const char *ns);                      /* stream: state changes, turns */
+struct key key_lastseen(const char *ns);                    /* hash: machine -> last heartbeat time */
 
 /* The stream is capped (XADD MAXLEN ~) so a long-lived namespace does not grow without bound. */
 #define KEYS_EVENTS_MAXLEN 100000
