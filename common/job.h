@@ -38,6 +38,7 @@ struct job {
     json_t *keep_alive;       /* number or string, or NULL */
     json_t *params;           /* object or NULL */
     const char *machine;      /* pinned machine or NULL */
+    bool resume_restart;      /* "resume": "restart": a resumed attempt starts again at turn 1 */
 };
 
 /* ---- One job ---- */
@@ -75,6 +76,7 @@ bool job_duration_valid(const char *s);
 struct job_list {
     struct job **v;
     size_t n, cap;
+    struct job_index *index; /* private: id -> position, for duplicate checks in O(1) */
 };
 
 /* Parses one input (its text and a name for messages, such as a file name or "-") in any of the

@@ -1,0 +1,2 @@
+build/common/keys.o: common/keys.c common/keys.h
+common/keys.h:

@@ -1,0 +1,3 @@
+build/common/ndjson.o: common/ndjson.c common/ndjson.h common/xalloc.h
+common/ndjson.h:
+common/xalloc.h:

@@ -1,0 +1,3 @@
+build/common/redisurl.o: common/redisurl.c common/redisurl.h common/err.h
+common/redisurl.h:
+common/err.h:

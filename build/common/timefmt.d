@@ -1,0 +1,2 @@
+build/common/timefmt.o: common/timefmt.c common/timefmt.h
+common/timefmt.h:

@@ -1,0 +1,2 @@
+build/common/xalloc.o: common/xalloc.c common/xalloc.h
+common/xalloc.h:

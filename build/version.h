@@ -1,0 +1,1 @@
+#define TURNQ_VERSION "dc18866-dirty"
