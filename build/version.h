@@ -1,1 +1,1 @@
-#define TURNQ_VERSION "dc18866-dirty"
+#define TURNQ_VERSION "fff4ae0-dirty"

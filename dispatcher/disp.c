@@ -1,0 +1,356 @@
+/* disp: the dispatcher's shared context. One synchronous hiredis connection (rcmd) serves a whole
+ * subcommand: a CLI does one thing and exits, so blocking calls are the simple, right tool here
+ * (the worker's event-loop rules do not apply). Errors are reported once, at this boundary: a NULL
+ * reply is a transport failure (exit 3, Redis unreachable), an error reply a runtime failure
+ * (exit 1). Pipelines are redisAppendCommandArgv + redisGetReply, which hiredis flushes on the
+ * first read. */
+#include "disp.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "rcmd.h"
+#include "xalloc.h"
+
+/* ---- String vector ---- */
+
+void strvec_pushn(struct strvec *sv, const char *s, size_t len)
+{
+    if (sv->n == sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 16;
+        sv->v = xreallocarray(sv->v, sv->cap, sizeof *sv->v);
+    }
+    sv->v[sv->n++] = xstrndup(s, len);
+}
+
+void strvec_push(struct strvec *sv, const char *s) { strvec_pushn(sv, s, strlen(s)); }
+
+long strvec_find(const struct strvec *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (!strcmp(sv->v[i], s))
+            return (long)i;
+    return -1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strvec_sort(struct strvec *sv)
+{
+    if (sv->n > 1)
+        qsort(sv->v, sv->n, sizeof *sv->v, cmp_str);
+}
+
+void strvec_free(struct strvec *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    memset(sv, 0, sizeof *sv);
+}
+
+/* ---- Redis command arguments ---- */
+
+void rargs_addb(struct rargs *a, const char *s, size_t len)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->v = xreallocarray(a->v, (size_t)a->cap, sizeof *a->v);
+        a->len = xreallocarray(a->len, (size_t)a->cap, sizeof *a->len);
+    }
+    a->v[a->n] = s;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+void rargs_add(struct rargs *a, const char *s) { rargs_addb(a, s, strlen(s)); }
+
+void rargs_addc(struct rargs *a, const char *s)
+{
+    strvec_push(&a->owned, s);
+    rargs_add(a, a->owned.v[a->owned.n - 1]);
+}
+
+void rargs_addf(struct rargs *a, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    rargs_addc(a, buf);
+}
+
+void rargs_reset(struct rargs *a)
+{
+    a->n = 0;
+    strvec_free(&a->owned);
+}
+
+void rargs_free(struct rargs *a)
+{
+    free(a->v);
+    free(a->len);
+    strvec_free(&a->owned);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- Messages ---- */
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    fprintf(stderr, "dispatcher: %s%s\n", prefix, buf);
+}
+
+void disp_errf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("", fmt, ap);
+    va_end(ap);
+}
+
+void disp_warnf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Setup and connection ---- */
+
+int disp_setup(struct disp *d)
+{
+    char err[ERR_LEN];
+    if (!keys_ns_valid(d->ns)) {
+        disp_errf("--namespace/TURNQ_NAMESPACE: '%s' is not a namespace: use 1 to %d of A-Z a-z 0-9 . _ -",
+                  d->ns, KEYS_NS_MAX);
+        return EXIT_USAGE;
+    }
+    if (redisurl_parse(d->redis_url, &d->addr, err) < 0) {
+        disp_errf("--redis/TURNQ_REDIS: %s", err);
+        return EXIT_USAGE;
+    }
+    d->machines_given = d->machines_opt != NULL;
+    if (!d->machines_given)
+        return 0;
+    char *copy = xstrdup(d->machines_opt);
+    const char *items[DISP_MAX_MACHINES];
+    int n = cfg_split_list(copy, items, DISP_MAX_MACHINES, err);
+    int rc = 0;
+    if (n < 0) {
+        disp_errf("--machines/TURNQ_MACHINES: %s", err);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!job_machine_valid(items[i])) {
+            disp_errf("--machines/TURNQ_MACHINES: '%s' is not a machine name: use 1 to %d of A-Z a-z 0-9 . _ -",
+                      items[i], JOB_MACHINE_MAX);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (strvec_find(&d->machines_arg, items[i]) >= 0) {
+            disp_errf("--machines/TURNQ_MACHINES: '%s' is listed twice", items[i]);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        strvec_push(&d->machines_arg, items[i]);
+    }
+out:
+    free(copy);
+    return rc;
+}
+
+int disp_connect(struct disp *d)
+{
+    char err[ERR_LEN];
+    if (d->c)
+        return 0;
+    char where[512];
+    redisurl_redacted(&d->addr, where, sizeof where);
+    log_debug("connecting to %s namespace=%s", where, d->ns);
+    d->c = rcmd_connect(&d->addr, DISP_CONNECT_TIMEOUT_S, err);
+    if (!d->c) {
+        disp_errf("cannot reach Redis: %s", err);
+        return EXIT_REDIS;
+    }
+    return 0;
+}
+
+void disp_close(struct disp *d)
+{
+    if (d->c)
+        redisFree(d->c);
+    d->c = NULL;
+    strvec_free(&d->machines_arg);
+}
+
+/* ---- Commands ---- */
+
+/* Translates a reply (or its absence) into an exit code, printing the reason. */
+static int check_reply(struct disp *d, redisReply *r, const char *cmd)
+{
+    if (r == NULL) {
+        disp_errf("lost the connection to Redis during %s: %s", cmd, d->c->errstr[0] ? d->c->errstr : "no reply");
+        return EXIT_REDIS;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        disp_errf("Redis refused %s: %s", cmd, r->str);
+        freeReplyObject(r);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+int disp_command(struct disp *d, const struct rargs *a, redisReply **out)
+{
+    *out = redisCommandArgv(d->c, a->n, a->v, a->len);
+    int rc = check_reply(d, *out, a->n ? a->v[0] : "?");
+    if (rc)
+        *out = NULL;
+    return rc;
+}
+
+static void collect(struct rargs *a, const char *arg0, va_list ap)
+{
+    for (const char *s = arg0; s; s = va_arg(ap, const char *))
+        rargs_add(a, s);
+}
+
+int disp_call(struct disp *d, redisReply **out, const char *arg0, ...)
+{
+    struct rargs a = {0};
+    va_list ap;
+    va_start(ap, arg0);
+    collect(&a, arg0, ap);
+    va_end(ap);
+    int rc = disp_command(d, &a, out);
+    rargs_free(&a);
+    return rc;
+}
+
+void disp_append(struct disp *d, const struct rargs *a)
+{
+    /* Appending only fails on allocation, which our allocator policy treats as fatal anyway;
+     * a failure would surface as a NULL reply in disp_reply. */
+    (void)redisAppendCommandArgv(d->c, a->n, a->v, a->len);
+}
+
+void disp_appendv(struct disp *d, const char *arg0, ...)
+{
+    struct rargs a = {0};
+    va_list ap;
+    va_start(ap, arg0);
+    collect(&a, arg0, ap);
+    va_end(ap);
+    disp_append(d, &a);
+    rargs_free(&a);
+}
+
+int disp_reply(struct disp *d, redisReply **out)
+{
+    void *r = NULL;
+    if (redisGetReply(d->c, &r) != REDIS_OK)
+        r = NULL;
+    *out = r;
+    int rc = check_reply(d, *out, "a pipelined command");
+    if (rc)
+        *out = NULL;
+    return rc;
+}
+
+/* ---- Machines ---- */
+
+int disp_machines(struct disp *d, struct strvec *out)
+{
+    if (d->machines_given) {
+        for (size_t i = 0; i < d->machines_arg.n; i++)
+            strvec_push(out, d->machines_arg.v[i]);
+        return 0;
+    }
+    int rc = disp_connect(d);
+    if (rc)
+        return rc;
+    redisReply *r;
+    if ((rc = disp_call(d, &r, "SMEMBERS", key_machines(d->ns).s, NULL)))
+        return rc;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        /* A name a worker could not have registered is skipped, so placement never
+         * builds a key from garbage. */
+        if (e->type == REDIS_REPLY_STRING && job_machine_valid(e->str))
+            strvec_push(out, e->str);
+        else if (e->type == REDIS_REPLY_STRING)
+            disp_warnf("%s holds '%s', which is not a machine name; ignored", key_machines(d->ns).s, e->str);
+    }
+    freeReplyObject(r);
+    strvec_sort(out);
+    return 0;
+}
+
+int disp_workers_alive(struct disp *d, const struct strvec *machines, bool *alive)
+{
+    int rc = disp_connect(d);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < machines->n; i++)
+        disp_appendv(d, "EXISTS", key_worker(d->ns, machines->v[i]).s, NULL);
+    for (size_t i = 0; i < machines->n; i++) {
+        redisReply *r;
+        if ((rc = disp_reply(d, &r)))
+            return rc;
+        alive[i] = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* ---- Misc ---- */
+
+char *disp_read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return NULL;
+    size_t cap = 65536, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (cap - n < 2) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    int saved = errno;
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        free(buf);
+        errno = saved ? saved : EIO;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+bool disp_state_ended(const char *state)
+{
+    return state && (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
+}

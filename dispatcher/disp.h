@@ -1,0 +1,129 @@
+#ifndef DISPATCHER_DISP_H
+#define DISPATCHER_DISP_H
+/* disp: what every dispatcher subcommand shares: the configuration (Redis address, namespace,
+ * machine list), the synchronous Redis connection, and small helpers to build command argument
+ * vectors and read replies. A subcommand returns an exit code (err.h EXIT_*); the helpers here
+ * print the one error line themselves and hand back the code to return. */
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "redisurl.h"
+
+#define DISP_CONNECT_TIMEOUT_S 5.0 /* connect and per-command timeout (XREAD blocks at most 1 s) */
+#define DISP_MAX_MACHINES 1024
+#define DISP_PIPELINE 1000         /* commands appended before replies are read back */
+
+/* ---- String vector ---- */
+
+struct strvec {
+    char **v;      /* owned strings */
+    size_t n, cap;
+};
+
+void strvec_push(struct strvec *sv, const char *s);                 /* copies s */
+void strvec_pushn(struct strvec *sv, const char *s, size_t len);    /* copies len bytes */
+long strvec_find(const struct strvec *sv, const char *s);          /* index, or -1 */
+void strvec_sort(struct strvec *sv);                                /* strcmp order */
+void strvec_free(struct strvec *sv);                                /* frees all; reusable */
+
+/* ---- Redis command arguments ---- */
+
+/* An argument vector for redisCommandArgv / redisAppendCommandArgv. Arguments added with
+ * rargs_add / rargs_addb are borrowed (must outlive the send); rargs_addc and rargs_addf copy. */
+struct rargs {
+    const char **v;
+    size_t *len;
+    int n, cap;
+    struct strvec owned;
+};
+
+void rargs_add(struct rargs *a, const char *s);
+void rargs_addb(struct rargs *a, const char *s, size_t len);
+void rargs_addc(struct rargs *a, const char *s);
+void rargs_addf(struct rargs *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rargs_reset(struct rargs *a); /* empties the vector, frees copies; reusable */
+void rargs_free(struct rargs *a);
+
+/* ---- The context ---- */
+
+struct disp {
+    /* configuration; strings borrowed from argv or environ */
+    const char *redis_url;
+    const char *ns;
+    const char *machines_opt; /* --machines / TURNQ_MACHINES as given, NULL when unset */
+    int verbose;              /* -v count */
+
+    /* derived by disp_setup */
+    struct redis_addr addr;
+    struct strvec machines_arg; /* --machines, validated, in the order given */
+    bool machines_given;
+
+    redisContext *c; /* NULL until disp_connect */
+};
+
+/* Prints "dispatcher: MESSAGE" as one line on stderr. */
+void disp_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "dispatcher: warning: MESSAGE" as one line on stderr. */
+void disp_warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Validates the namespace, the Redis URL and --machines. Returns 0, or EXIT_USAGE after printing
+ * the reason. Touches no network. */
+int disp_setup(struct disp *d);
+
+/* Connects (AUTH, SELECT). Returns 0, or EXIT_REDIS after printing the (password-free) reason. */
+int disp_connect(struct disp *d);
+
+void disp_close(struct disp *d); /* closes the connection, frees what disp_setup made */
+
+/* Sends one command and reads its reply. Returns 0 with *out a new reply (caller
+ * freeReplyObject's it), or an exit code after printing: EXIT_REDIS when the connection failed,
+ * EXIT_RUNTIME when Redis answered with an error. */
+int disp_command(struct disp *d, const struct rargs *a, redisReply **out);
+
+/* The same with the arguments as NULL-terminated strings: disp_call(d, &r, "LLEN", key, NULL). */
+int disp_call(struct disp *d, redisReply **out, const char *arg0, ...) __attribute__((sentinel));
+
+/* Pipelining: append any number of commands, then read their replies in order with
+ * disp_reply (same return convention as disp_command). */
+void disp_append(struct disp *d, const struct rargs *a);
+void disp_appendv(struct disp *d, const char *arg0, ...) __attribute__((sentinel));
+int disp_reply(struct disp *d, redisReply **out);
+
+/* The machine list: --machines when given, else the members of NS:machines sorted by name.
+ * Returns 0 (out may be empty) or an exit code after printing. */
+int disp_machines(struct disp *d, struct strvec *out);
+
+/* Sets alive[i] to whether NS:worker:machines[i] exists (one pipelined EXISTS each). */
+int disp_workers_alive(struct disp *d, const struct strvec *machines, bool *alive);
+
+/* Reads a whole stream (a file, or stdin when path is "-"). Returns a new buffer (caller frees)
+ * with its length in *len and a NUL after it, or NULL with errno set. */
+char *disp_read_all(const char *path, size_t *len);
+
+/* true for the states in which an experiment has ended: done, failed, cancelled. */
+bool disp_state_ended(const char *state);
+
+/* ---- Subcommands ---- */
+
+/* One subcommand: main.c parses the global flags together with `opts`, then calls run with the
+ * positional arguments after the subcommand's name. */
+struct disp_cmd {
+    const char *name;
+    const char *synopsis;       /* "submit [--strategy hash|mod] [--dry-run] [--force] FILE...|-" */
+    const char *summary;        /* one line for the global --help */
+    const char *description;    /* the subcommand's --help text, newline-terminated lines */
+    const struct cfg_opt *opts; /* its own flags (name NULL ends the table) */
+    int (*run)(struct disp *d, const char **args, int nargs); /* returns an EXIT_* code */
+};
+
+extern const struct disp_cmd submit_cmd;  /* submit.c */
+extern const struct disp_cmd route_cmd;   /* route.c */
+extern const struct disp_cmd status_cmd;  /* status.c */
+extern const struct disp_cmd results_cmd; /* results.c */
+extern const struct disp_cmd wait_cmd;    /* wait.c */
+
+#endif
