@@ -1,1 +1,1 @@
-#define TURNQ_VERSION "fff4ae0-dirty"
+#define TURNQ_VERSION "4019dee-dirty"

@@ -49,6 +49,10 @@ const char *chat_stream_thinking(const struct chat_stream *cs);     /* borrowed,
  * empty). */
 json_t *chat_stream_tool_calls(const struct chat_stream *cs);
 
+/* Whether the k-th tool call's arguments were usable (an object, or a string holding one); when
+ * false the call carries {} and the tool is answered with an error. */
+bool chat_stream_tool_call_args_ok(const struct chat_stream *cs, size_t k);
+
 /* Returns a new reference: the assistant message to append to the conversation, as received:
  * {"role":"assistant","content":..., "thinking":... (when non-empty), "tool_calls":[...] (when
  * any)}. */
