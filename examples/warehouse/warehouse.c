@@ -446,6 +446,8 @@ static json_t *tool_restock(struct world *w, const json_t *args)
     if (i < 0)
         return err;
     long long q;
+    if (json_object_get(args, "quantity") == NULL)
+        return reply_error("missing required argument 'quantity' (an integer from 1 to %d)", WH_QTY_MAX);
     if (json_int_in(json_object_get(args, "quantity"), 1, WH_QTY_MAX, &q) < 0)
         return reply_error("argument 'quantity' must be an integer from 1 to %d", WH_QTY_MAX);
     long long cost = q * catalogue[i].unit_cost;

@@ -1,2 +1,0 @@
-build/common/xalloc.o: common/xalloc.c common/xalloc.h
-common/xalloc.h:

@@ -1,1 +1,0 @@
-#define TURNQ_VERSION "4019dee-dirty"
