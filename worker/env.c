@@ -367,3 +367,16 @@ void env_close(struct env *e)
     ev_timer_set(&e->kill_timer, ENV_KILL_AFTER_S, 0.);
     ev_timer_start(e->loop, &e->kill_timer);
 }
+
+void env_kill(struct env *e)
+{
+    if (!e)
+        return;
+    if (e->req)
+        http_cancel(e->req);
+    if (e->cfg.cmd && !e->exited) {
+        kill(e->pid, SIGKILL);
+        waitpid(e->pid, NULL, 0);
+    }
+    env_release(e);
+}

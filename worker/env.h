@@ -37,4 +37,8 @@ void env_request(struct env *e, json_t *req, env_reply_fn *cb, void *arg);
  * is released once the process is reaped. env_close(NULL) is a no-op. */
 void env_close(struct env *e);
 
+/* Ends the environment at once: the process, if any, is killed and reaped before this returns.
+ * For shutdown paths where the loop will not run again. env_kill(NULL) is a no-op. */
+void env_kill(struct env *e);
+
 #endif

@@ -1,0 +1,162 @@
+/* worker: parse the configuration, set up signals, run the loop (CONVENTIONS rule 1). */
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "redisurl.h"
+#include "version.h"
+#include "worker.h"
+
+#define DEF_OLLAMA "http://127.0.0.1:11434"
+#define DEF_NS "turnq"
+#define DEF_SLOTS 1
+#define DEF_MAX_ATTEMPTS 3
+#define DEF_LOAD_TIMEOUT_S 600.0
+#define DEF_IDLE_TIMEOUT_S 300.0
+#define DEF_ENV_TIMEOUT_S 60.0
+
+static struct {
+    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd;
+    long slots, max_attempts;
+    double load_timeout_s, idle_timeout_s, env_timeout_s;
+    bool exit_when_idle, help, version;
+    int verbose;
+} opt = {
+    .redis = REDISURL_DEFAULT, .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
+    .max_attempts = DEF_MAX_ATTEMPTS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
+    .idle_timeout_s = DEF_IDLE_TIMEOUT_S, .env_timeout_s = DEF_ENV_TIMEOUT_S,
+};
+
+static const struct cfg_opt opts[] = {
+    {"redis", 0, "TURNQ_REDIS", CFG_STR, &opt.redis, 0, 0, "URL", "Redis: redis://[user:pass@]host:port[/db] or unix:///path"},
+    {"namespace", 0, "TURNQ_NAMESPACE", CFG_STR, &opt.ns, 0, 0, "NS", "prefix of every key (default " DEF_NS ")"},
+    {"machine", 0, "TURNQ_MACHINE", CFG_STR, &opt.machine, 0, 0, "NAME", "this machine's name (default: the host name)"},
+    {"ollama", 0, "TURNQ_OLLAMA", CFG_STR, &opt.ollama, 0, 0, "URL", "this machine's Ollama (default " DEF_OLLAMA ")"},
+    {"slots", 0, "TURNQ_SLOTS", CFG_INT, &opt.slots, 1, 1024, "N", "experiments at once; match OLLAMA_NUM_PARALLEL (default 1)"},
+    {"env-url", 0, "TURNQ_ENV_URL", CFG_STR, &opt.env_url, 0, 0, "URL", "the environment, one HTTP POST per request"},
+    {"env-cmd", 0, "TURNQ_ENV_CMD", CFG_STR, &opt.env_cmd, 0, 0, "'PROG ARGS'", "the environment, a JSON Lines process per attempt"},
+    {"env-timeout", 0, "TURNQ_ENV_TIMEOUT", CFG_DOUBLE, &opt.env_timeout_s, 0.1, 86400, "S", "longest wait for an environment answer (default 60)"},
+    {"max-attempts", 0, "TURNQ_MAX_ATTEMPTS", CFG_INT, &opt.max_attempts, 1, 1000, "N", "attempts failing on errors before an experiment fails (default 3)"},
+    {"load-timeout", 0, "TURNQ_LOAD_TIMEOUT", CFG_DOUBLE, &opt.load_timeout_s, 0.1, 86400, "S", "wait for a call's first byte, a cold model load (default 600)"},
+    {"idle-timeout", 0, "TURNQ_IDLE_TIMEOUT", CFG_DOUBLE, &opt.idle_timeout_s, 0.1, 86400, "S", "longest silence in a streaming call (default 300)"},
+    {"exit-when-idle", 0, NULL, CFG_BOOL, &opt.exit_when_idle, 0, 0, NULL, "exit 0 once the queue and running list are empty"},
+    {"verbose", 'v', NULL, CFG_COUNT, &opt.verbose, 0, 0, NULL, "more log (-v info and debug of each step)"},
+    {"version", 'V', NULL, CFG_BOOL, &opt.version, 0, 0, NULL, "print the version"},
+    {"help", 'h', NULL, CFG_BOOL, &opt.help, 0, 0, NULL, "this help"},
+    {NULL},
+};
+
+static void usage(int status)
+{
+    FILE *f = status ? stderr : stdout;
+    fprintf(f, "usage: worker [options]\n\n"
+               "Runs this machine's turnq experiments against its own Ollama: claims them from\n"
+               "NS:queue:MACHINE, runs every turn, commits each, writes the result.\n\n"
+               "options (flag, then environment variable, then default):\n");
+    cfg_print_options(f, opts);
+    exit(status);
+}
+
+static void die_config(const char *msg)
+{
+    fprintf(stderr, "worker: %s\n", msg);
+    exit(EXIT_USAGE);
+}
+
+static struct worker *the_worker;
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    static int count;
+    log_info("signal %d", w->signum);
+    worker_stop(the_worker, ++count > 1);
+}
+
+int main(int argc, char **argv)
+{
+    log_init("worker");
+    char err[ERR_LEN];
+    const char *pos[1];
+    int npos;
+    if (cfg_parse(opts, argc, argv, 1, pos, 0, &npos, err) < 0) {
+        fprintf(stderr, "worker: %s\n", err);
+        usage(EXIT_USAGE);
+    }
+    if (opt.help)
+        usage(EXIT_OK);
+    if (opt.version) {
+        printf("turnq worker %s\n", TURNQ_VERSION);
+        return EXIT_OK;
+    }
+    log_level = LOG_INFO + opt.verbose > LOG_DEBUG ? LOG_DEBUG : LOG_INFO + opt.verbose;
+    if (getenv("LOG_LEVEL") && !strcmp(getenv("LOG_LEVEL"), "debug"))
+        log_level = LOG_DEBUG;
+
+    struct worker_cfg cfg = {
+        .ns = opt.ns, .ollama_url = opt.ollama, .slots = opt.slots, .exit_when_idle = opt.exit_when_idle,
+        .max_attempts = opt.max_attempts, .load_timeout_s = opt.load_timeout_s,
+        .idle_timeout_s = opt.idle_timeout_s,
+        .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},
+    };
+    if (redisurl_parse(opt.redis, &cfg.redis, err) < 0)
+        die_config(err);
+    if (!keys_ns_valid(opt.ns))
+        die_config("--namespace: letters, digits and . _ - only (1 to 64)");
+    static char host[256];
+    if (!opt.machine) {
+        gethostname(host, sizeof host - 1);
+        opt.machine = host;
+    }
+    if (!job_machine_valid(opt.machine)) {
+        snprintf(err, sizeof err, "--machine: '%s' is not a machine name: letters, digits and . _ - (1 to 64)",
+                 opt.machine);
+        die_config(err);
+    }
+    cfg.machine = opt.machine;
+    if (strncmp(opt.ollama, "http://", 7) && strncmp(opt.ollama, "https://", 8))
+        die_config("--ollama: must be an http:// or https:// URL, e.g. http://127.0.0.1:11434");
+    if (opt.env_url && opt.env_cmd)
+        die_config("--env-url and --env-cmd: give one environment, not both");
+    if (opt.env_url && strncmp(opt.env_url, "http://", 7) && strncmp(opt.env_url, "https://", 8))
+        die_config("--env-url: must be an http:// or https:// URL");
+    if (opt.env_cmd && !strpbrk(opt.env_cmd, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._"))
+        die_config("--env-cmd: empty command");
+
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(0);
+    char where[512];
+    redisurl_redacted(&cfg.redis, where, sizeof where);
+    log_info("turnq worker %s: machine %s, redis %s, namespace %s, ollama %s, slots %ld, environment %s%s",
+             TURNQ_VERSION, cfg.machine, where, cfg.ns, cfg.ollama_url, cfg.slots,
+             opt.env_url ? opt.env_url : opt.env_cmd ? opt.env_cmd : "none",
+             opt.exit_when_idle ? ", exit when idle" : "");
+
+    the_worker = worker_new(loop, &cfg);
+    ev_signal sigint, sigterm;
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    ev_signal_start(loop, &sigint);
+    ev_signal_start(loop, &sigterm);
+    /* Signal watchers alone do not keep the loop alive (ev.pod). */
+    ev_unref(loop);
+    ev_unref(loop);
+    ev_run(loop, 0);
+    ev_ref(loop);
+    ev_ref(loop);
+    ev_signal_stop(loop, &sigint);
+    ev_signal_stop(loop, &sigterm);
+    worker_free(the_worker);
+    ev_loop_destroy(loop);
+    log_info("worker stopped");
+    return EXIT_OK;
+}

@@ -1,0 +1,908 @@
+/* run: the life of one experiment attempt, as a state machine.
+ *
+ *   LOADING    HGETALL the job, LRANGE its committed turns (and transcript for history: carry)
+ *   STARTING   mark it running (attempts+1), open the environment, "start" event, offered tools
+ *   PROMPTING  "turn" event: the environment may give the prompt or end the experiment
+ *   CALLING    one streamed /api/chat call (retried with backoff on transport faults)
+ *   TOOLING    the reply's tool calls executed in order, each answered with a tool message
+ *   COMMITTING the turn record, transcript, job turn and event in one MULTI/EXEC
+ *   FINISHING  the result, the final state and the ack (LREM from the running list) in one MULTI
+ *
+ * A turn is the unit of commit: nothing of an uncommitted turn is kept, and a committed turn is
+ * never sent to Ollama again. If Redis goes away mid-run the attempt is abandoned where it is;
+ * the id stays in the running list and the worker resumes it at the first uncommitted turn. */
+#include "run.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "result.h"
+#include "timefmt.h"
+#include "xalloc.h"
+
+#define RUN_CALL_RETRIES 4       /* retries of one call before the attempt fails */
+#define RUN_RETRY_BASE_S 0.25    /* first backoff; doubles, with jitter */
+#define RUN_RETRY_MAX_S 8.0
+
+enum run_state { RUN_LOADING, RUN_STARTING, RUN_PROMPTING, RUN_CALLING, RUN_TOOLING, RUN_COMMITTING,
+                 RUN_FINISHING, RUN_OVER };
+
+static const char *const state_names[] = {"loading", "starting", "prompting", "calling", "tooling",
+                                          "committing", "finishing", "over"};
+
+struct run {
+    struct run_ctx ctx;
+    enum run_state state;
+    char id[JOB_ID_MAX + 1];
+    struct job *job;
+    int attempt;                   /* the job's attempts after this start */
+    long errors;                   /* attempts that failed on errors before this one */
+    int committed;                 /* last committed turn */
+    int turn;                      /* the turn being run */
+    int total_calls;               /* calls in this attempt */
+    bool restart;                  /* resume: restart; drop the committed turns */
+    char started_at[TIMEFMT_ISO_LEN]; /* the experiment's first start */
+    char machines[1024];           /* every machine it ran on, comma-separated */
+    ev_tstamp since;
+    json_t *turn_records;          /* committed turn records */
+    json_t *conversation;          /* history carry: the messages of every committed turn */
+    json_t *tools;                 /* offered tools: the job's, then the environment's */
+    json_t *env_tools;             /* object: names the environment supplied */
+    struct env *env;
+    char final_status[16];
+    char final_error[ERR_LEN];
+
+    /* the current turn */
+    json_t *messages;              /* what the next call sends */
+    json_t *turn_msgs;             /* what this turn added: the transcript entry */
+    json_t *actions;
+    int calls;
+    long long prompt_tokens, eval_tokens;
+    ev_tstamp turn_started;
+    char *reply;                   /* content of the turn's last reply */
+
+    /* the current call */
+    struct http_req *req;
+    struct chat_stream *cs;
+    int retries;
+    ev_timer retry;
+
+    /* the tool calls being executed */
+    json_t *todo;                  /* the reply's tool calls */
+    size_t tool_idx;
+    ev_tstamp tool_started;
+
+    run_done_fn *done;
+    void *done_arg;
+    ev_idle finish_idle;           /* calls done outside our own callbacks */
+    enum run_outcome outcome;
+};
+
+static void next_turn(struct run *r);
+static void do_call(struct run *r);
+static void run_tools(struct run *r);
+static void finish(struct run *r, const char *status, const char *error);
+static void attempt_failed(struct run *r, const char *error, bool retryable);
+
+static void set_state(struct run *r, enum run_state s)
+{
+    log_debug("job=%s %s -> %s", r->id, state_names[r->state], state_names[s]);
+    r->state = s;
+}
+
+/* ---- Ending ---- */
+
+static void on_finish_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct run *r = w->data;
+    ev_idle_stop(loop, w);
+    r->done(r, r->outcome, r->done_arg);
+}
+
+static void end_run(struct run *r, enum run_outcome outcome)
+{
+    set_state(r, RUN_OVER);
+    r->outcome = outcome;
+    if (r->env) {
+        env_close(r->env);
+        r->env = NULL;
+    }
+    ev_idle_start(r->ctx.loop, &r->finish_idle);
+}
+
+/* Redis went away under us: keep everything as it is in Redis and let the worker resume. */
+static void abandon(struct run *r, const char *step)
+{
+    log_warn("job=%s lost Redis while %s; it stays in the running list and resumes at turn %d", r->id, step,
+             r->committed + 1);
+    end_run(r, RUN_ABANDONED);
+}
+
+static bool reply_ok(struct run *r, redisReply *reply, const char *step)
+{
+    if (reply == NULL) {
+        abandon(r, step);
+        return false;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("job=%s Redis refused %s: %s", r->id, step, reply->str);
+        abandon(r, step);
+        return false;
+    }
+    return true;
+}
+
+/* ---- Redis helpers: commands of one MULTI are issued back to back, so nothing interleaves ---- */
+
+static void cmd(struct run *r, int argc, const char **argv)
+{
+    rconn_command_argv(r->ctx.redis, NULL, NULL, argc, argv, NULL);
+}
+
+#define CMD(r, ...)                                                   \
+    do {                                                              \
+        const char *argv_[] = {__VA_ARGS__};                          \
+        cmd((r), (int)(sizeof argv_ / sizeof argv_[0]), argv_);       \
+    } while (0)
+
+static void xadd_event(struct run *r, const char *event, int turn)
+{
+    char t[16], maxlen[16];
+    snprintf(t, sizeof t, "%d", turn);
+    snprintf(maxlen, sizeof maxlen, "%d", KEYS_EVENTS_MAXLEN);
+    CMD(r, "XADD", key_events(r->ctx.ns).s, "MAXLEN", "~", maxlen, "*", "id", r->id, "event", event, "machine",
+        r->ctx.machine, "turn", t);
+}
+
+static void on_acked(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct run *r = arg;
+    if (reply_ok(r, reply, "acking"))
+        end_run(r, RUN_ENDED);
+}
+
+static void write_final(struct run *r)
+{
+    set_state(r, RUN_FINISHING);
+    const char *status = r->final_status;
+    const char *error = r->final_error[0] ? r->final_error : NULL;
+    int64_t now = timefmt_now_ms();
+    char finished[TIMEFMT_ISO_LEN];
+    timefmt_iso(now, finished);
+    if (!r->started_at[0])
+        timefmt_iso(now, r->started_at);
+    struct result_in in = {
+        .job = r->job, .status = status, .machine = r->ctx.machine, .machines = r->machines,
+        .attempts = r->attempt, .started_at = r->started_at, .finished_at = finished,
+        .duration_ms = now - timefmt_parse_iso(r->started_at), .turns = r->turn_records, .error = error,
+        .ollama_version = *r->ctx.ollama ? (*r->ctx.ollama)->version : NULL,
+        .model_digest = ollama_info_digest(*r->ctx.ollama, r->job->model),
+    };
+    json_t *res = result_build(&in);
+    char *text = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(res);
+
+    const char *ns = r->ctx.ns;
+    CMD(r, "MULTI");
+    CMD(r, "SET", key_result(ns, r->id).s, text);
+    CMD(r, "HSET", key_job(ns, r->id).s, "state", status, "finished_at", finished, "error", error ? error : "");
+    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
+    xadd_event(r, status, r->committed);
+    if (!strcmp(status, "failed")) {
+        CMD(r, "LPUSH", key_dead(ns).s, r->id);
+        xadd_event(r, "dead", r->committed);
+    }
+    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+    free(text);
+    if (error)
+        log_warn("job=%s failed after %d turns: %s", r->id, r->committed, error);
+    else
+        log_info("job=%s %s: %d turns, %d calls this attempt, attempt %d", r->id, status, r->committed,
+                 r->total_calls, r->attempt);
+}
+
+static void on_env_end(struct env *e, json_t *reply, const char *err, void *arg)
+{
+    (void)e;
+    (void)reply;
+    (void)err; /* the answer to "end" is ignored (SPEC) */
+    write_final(arg);
+}
+
+static void finish(struct run *r, const char *status, const char *error)
+{
+    snprintf(r->final_status, sizeof r->final_status, "%s", status);
+    snprintf(r->final_error, sizeof r->final_error, "%s", error ? error : "");
+    if (r->env) {
+        json_t *req = json_pack("{s:s, s:O, s:s}", "event", "end", "experiment", r->job->id_json, "status", status);
+        env_request(r->env, req, on_env_end, r);
+        json_decref(req);
+        return;
+    }
+    write_final(r);
+}
+
+/* A job that cannot run at all (no hash, a spec that does not parse): failed and dead-lettered
+ * with the reason; a minimal result says so. */
+static void dead_letter(struct run *r, const char *reason)
+{
+    log_error("job=%s cannot run: %s", r->id, reason);
+    set_state(r, RUN_FINISHING);
+    const char *ns = r->ctx.ns;
+    char now[TIMEFMT_ISO_LEN];
+    timefmt_iso(timefmt_now_ms(), now);
+    json_t *res = json_pack("{s:s, s:s, s:s, s:s}", "id", r->id, "status", "failed", "machine", r->ctx.machine,
+                            "error", reason);
+    char *text = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    CMD(r, "MULTI");
+    CMD(r, "HSET", key_job(ns, r->id).s, "state", "failed", "error", reason, "machine", r->ctx.machine,
+        "finished_at", now);
+    CMD(r, "SET", key_result(ns, r->id).s, text);
+    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
+    CMD(r, "LPUSH", key_dead(ns).s, r->id);
+    xadd_event(r, "failed", 0);
+    xadd_event(r, "dead", 0);
+    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+    free(text);
+}
+
+/* An attempt failed on an error: put the experiment back first in line to run again from its
+ * first uncommitted turn, unless it has failed max_attempts times (or cannot succeed). */
+static void attempt_failed(struct run *r, const char *error, bool retryable)
+{
+    if (r->req) {
+        http_cancel(r->req);
+        r->req = NULL;
+    }
+    ev_timer_stop(r->ctx.loop, &r->retry);
+    if (!retryable || r->errors + 1 >= r->ctx.max_attempts) {
+        char why[ERR_LEN];
+        if (retryable)
+            snprintf(why, sizeof why, "%s (attempt %ld of %ld)", error, r->errors + 1, r->ctx.max_attempts);
+        else
+            snprintf(why, sizeof why, "%s", error);
+        const char *ns = r->ctx.ns;
+        CMD(r, "HINCRBY", key_job(ns, r->id).s, "errors", "1");
+        finish(r, "failed", why);
+        return;
+    }
+    log_warn("job=%s attempt %d failed at turn %d: %s; requeued first in line", r->id, r->attempt, r->turn, error);
+    if (r->env) {
+        env_close(r->env);
+        r->env = NULL;
+    }
+    set_state(r, RUN_FINISHING);
+    const char *ns = r->ctx.ns;
+    CMD(r, "MULTI");
+    CMD(r, "HINCRBY", key_job(ns, r->id).s, "errors", "1");
+    CMD(r, "HSET", key_job(ns, r->id).s, "state", "queued", "error", error);
+    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
+    CMD(r, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id);
+    xadd_event(r, "requeued", r->committed);
+    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+}
+
+/* ---- Committing a turn ---- */
+
+static void clear_turn(struct run *r)
+{
+    json_decref(r->messages);
+    json_decref(r->turn_msgs);
+    json_decref(r->actions);
+    json_decref(r->todo);
+    chat_stream_free(r->cs);
+    free(r->reply);
+    r->messages = r->turn_msgs = r->actions = r->todo = NULL;
+    r->cs = NULL;
+    r->reply = NULL;
+}
+
+struct commit {
+    struct run *r;
+    json_t *record;
+};
+
+static void on_committed(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct commit *c = arg;
+    struct run *r = c->r;
+    json_t *record = c->record;
+    free(c);
+    if (!reply_ok(r, reply, "committing a turn")) {
+        json_decref(record);
+        return;
+    }
+    r->committed = r->turn;
+    json_array_append_new(r->turn_records, record);
+    if (r->job->history == JOB_HISTORY_CARRY) {
+        json_decref(r->conversation);
+        r->conversation = json_incref(r->messages);
+    }
+    clear_turn(r);
+    next_turn(r);
+}
+
+static void commit_turn(struct run *r, const char *stop)
+{
+    set_state(r, RUN_COMMITTING);
+    long long ms = (long long)((ev_now(r->ctx.loop) - r->turn_started) * 1000);
+    json_t *record = result_turn_record(r->turn, stop, r->calls, r->reply, r->actions, r->prompt_tokens,
+                                        r->eval_tokens, ms, r->ctx.machine);
+    char *rec_text = json_dumps(record, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *msgs_text = json_dumps(r->turn_msgs, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char t[16];
+    snprintf(t, sizeof t, "%d", r->turn);
+    const char *ns = r->ctx.ns;
+    CMD(r, "MULTI");
+    CMD(r, "RPUSH", key_turns(ns, r->id).s, rec_text);
+    CMD(r, "RPUSH", key_transcript(ns, r->id).s, msgs_text);
+    CMD(r, "HSET", key_job(ns, r->id).s, "turn", t);
+    xadd_event(r, "turn", r->turn);
+    struct commit *c = xmalloc(sizeof *c);
+    c->r = r;
+    c->record = record;
+    rconn_command(r->ctx.redis, on_committed, c, "EXEC");
+    free(rec_text);
+    free(msgs_text);
+    log_debug("job=%s turn %d committed: %s after %d calls", r->id, r->turn, stop, r->calls);
+}
+
+/* ---- Tools ---- */
+
+static bool offered(struct run *r, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(r->tools, i, t) {
+        const char *n = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+        if (n && !strcmp(n, name))
+            return true;
+    }
+    return false;
+}
+
+/* Appends the tool message and the action, then goes on with the next call of the reply. */
+static void tool_done(struct run *r, json_t *call, const char *content, bool is_error)
+{
+    json_t *fn = json_object_get(call, "function");
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    json_t *msg = json_pack("{s:s, s:s, s:O, s:s}", "role", "tool", "tool_name", name, "tool_call_id",
+                            json_object_get(call, "id"), "content", content);
+    json_array_append(r->messages, msg);
+    json_array_append_new(r->turn_msgs, msg);
+    long long ms = (long long)((ev_now(r->ctx.loop) - r->tool_started) * 1000);
+    json_t *action = json_pack("{s:s, s:O, s:s, s:I}", "name", name, "arguments", json_object_get(fn, "arguments"),
+                               "content", content, "ms", (json_int_t)ms);
+    if (is_error)
+        json_object_set_new(action, "error", json_true());
+    json_array_append_new(r->actions, action);
+    r->tool_idx++;
+    run_tools(r);
+}
+
+static void tool_error(struct run *r, json_t *call, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void tool_error(struct run *r, json_t *call, const char *fmt, ...)
+{
+    char text[ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:s}", "error", text);
+    char *content = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    tool_done(r, call, content, true);
+    free(content);
+}
+
+static void on_env_tool(struct env *e, json_t *reply, const char *err, void *arg)
+{
+    (void)e;
+    struct run *r = arg;
+    if (!reply) {
+        attempt_failed(r, err, true);
+        return;
+    }
+    json_t *call = json_array_get(r->todo, r->tool_idx);
+    json_t *content = json_object_get(reply, "content");
+    json_t *error = json_object_get(reply, "error");
+    if (error) {
+        json_t *obj = json_pack("{s:O}", "error", error);
+        char *text = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        tool_done(r, call, text, true);
+        free(text);
+    } else if (json_is_string(content)) {
+        tool_done(r, call, json_string_value(content), false);
+    } else {
+        /* JSON content is serialised into the tool message (SPEC); absent content is "". */
+        char *text = content ? json_dumps(content, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
+                             : xstrdup("");
+        tool_done(r, call, text, false);
+        free(text);
+    }
+}
+
+static void run_tools(struct run *r)
+{
+    set_state(r, RUN_TOOLING);
+    if (r->tool_idx >= json_array_size(r->todo)) {
+        if (r->calls >= r->job->max_actions)
+            commit_turn(r, "max_actions");
+        else
+            do_call(r);
+        return;
+    }
+    r->tool_started = ev_now(r->ctx.loop);
+    json_t *call = json_array_get(r->todo, r->tool_idx);
+    json_t *fn = json_object_get(call, "function");
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    if (!chat_stream_tool_call_args_ok(r->cs, r->tool_idx)) {
+        tool_error(r, call, "the arguments of tool '%s' are not a JSON object", name);
+    } else if (!offered(r, name)) {
+        tool_error(r, call, "unknown tool '%s': it is not among the tools offered", name);
+    } else if (!r->env) {
+        tool_error(r, call, "tool '%s' cannot run: no environment is configured on this worker", name);
+    } else {
+        /* action K counts the executions of this turn, from 1 */
+        json_t *req = json_pack("{s:s, s:O, s:i, s:i, s:O, s:s, s:O}", "event", "tool", "experiment",
+                                r->job->id_json, "turn", r->turn, "action",
+                                (int)json_array_size(r->actions) + 1, "id", json_object_get(call, "id"), "name",
+                                name, "arguments", json_object_get(fn, "arguments"));
+        env_request(r->env, req, on_env_tool, r);
+        json_decref(req);
+    }
+}
+
+/* ---- Calls ---- */
+
+static int on_call_data(struct http_req *req, const char *buf, size_t len, void *arg)
+{
+    (void)req;
+    struct run *r = arg;
+    return chat_stream_feed(r->cs, buf, len);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    do_call(w->data);
+}
+
+static void call_failed(struct run *r, const char *error, bool retryable)
+{
+    if (!retryable) {
+        attempt_failed(r, error, false);
+        return;
+    }
+    if (r->retries >= RUN_CALL_RETRIES) {
+        attempt_failed(r, error, true);
+        return;
+    }
+    double delay = RUN_RETRY_BASE_S * (double)(1 << r->retries);
+    if (delay > RUN_RETRY_MAX_S)
+        delay = RUN_RETRY_MAX_S;
+    delay *= 0.5 + (double)rand() / RAND_MAX * 0.5; /* jitter: sick boxes are not hit in lockstep */
+    r->retries++;
+    log_warn("job=%s turn %d call %d: %s; retry %d in %.2f s", r->id, r->turn, r->calls + 1, error, r->retries,
+             delay);
+    ev_timer_set(&r->retry, delay, 0.);
+    ev_timer_start(r->ctx.loop, &r->retry);
+}
+
+static void on_call_done(struct http_req *req, void *arg)
+{
+    struct run *r = arg;
+    r->req = NULL;
+    long status = http_req_status(req);
+    const char *cs_err = chat_stream_error(r->cs);
+    char err[ERR_LEN];
+    if (status >= 400) {
+        /* The body was fed to the stream parser: its {"error": ...} is the message. */
+        if (!cs_err[0])
+            chat_stream_finish(r->cs);
+        const char *why = chat_stream_error(r->cs);
+        why = strncmp(why, "Ollama: ", 8) ? "(no error message)" : why + 8;
+        snprintf(err, sizeof err, "Ollama answered HTTP %ld: %s", status, why);
+        /* 400, 403 and 404 cannot get better by retrying: a malformed request, a Host header
+         * Ollama refuses, a model that is not there. */
+        call_failed(r, err, !(status == 400 || status == 403 || status == 404));
+        return;
+    }
+    if (http_req_failed(req)) {
+        snprintf(err, sizeof err, "%s", cs_err[0] ? cs_err : http_req_error(req));
+        call_failed(r, err, true);
+        return;
+    }
+    if (chat_stream_finish(r->cs) < 0) {
+        call_failed(r, chat_stream_error(r->cs), true);
+        return;
+    }
+
+    r->calls++;
+    r->total_calls++;
+    const struct chat_metrics *m = chat_stream_metrics(r->cs);
+    r->prompt_tokens += m->prompt_eval_count;
+    r->eval_tokens += m->eval_count;
+    free(r->reply);
+    r->reply = xstrdup(chat_stream_content(r->cs));
+    json_t *msg = chat_stream_message(r->cs);
+    json_array_append(r->messages, msg);
+    json_array_append_new(r->turn_msgs, msg);
+    json_decref(r->todo);
+    r->todo = json_incref(chat_stream_tool_calls(r->cs));
+    r->tool_idx = 0;
+    if (json_array_size(r->todo) == 0) {
+        commit_turn(r, "answer");
+        return;
+    }
+    /* A reply's tool calls are always executed, the last call's too (SPEC "A turn"). */
+    run_tools(r);
+}
+
+static void do_call(struct run *r)
+{
+    set_state(r, RUN_CALLING);
+    json_t *body = json_pack("{s:s, s:O, s:b}", "model", r->job->model, "messages", r->messages, "stream", 1);
+    if (json_array_size(r->tools))
+        json_object_set(body, "tools", r->tools);
+    if (r->job->options)
+        json_object_set(body, "options", r->job->options);
+    if (r->job->keep_alive)
+        json_object_set(body, "keep_alive", r->job->keep_alive);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(body);
+
+    char url[1100], h_exp[200], h_turn[64], prefix[64];
+    snprintf(url, sizeof url, "%s/api/chat", r->ctx.ollama_url);
+    snprintf(h_exp, sizeof h_exp, "X-Turnq-Experiment: %s", r->id);
+    snprintf(h_turn, sizeof h_turn, "X-Turnq-Turn: %d", r->turn);
+    const char *headers[] = {h_exp, h_turn, "Accept: application/x-ndjson", NULL};
+    /* Ids for tool calls Ollama sent without one: deterministic per turn and call. */
+    snprintf(prefix, sizeof prefix, "call_t%dc%d", r->turn, r->calls + 1);
+    chat_stream_free(r->cs);
+    r->cs = chat_stream_new(prefix);
+    struct http_opts o = {
+        .url = url, .method = "POST", .body = text, .body_len = strlen(text), .headers = headers,
+        .connect_timeout_ms = 5000, .first_byte_timeout_s = r->ctx.load_timeout_s,
+        .idle_timeout_s = r->ctx.idle_timeout_s, .on_data = on_call_data, .on_done = on_call_done, .arg = r,
+    };
+    r->req = http_submit(r->ctx.http, &o);
+    free(text);
+}
+
+/* ---- Turns ---- */
+
+static void begin_turn(struct run *r, const char *prompt)
+{
+    r->messages = json_array();
+    if (r->job->history == JOB_HISTORY_CARRY && r->conversation)
+        json_array_extend(r->messages, r->conversation);
+    else if (r->job->system)
+        json_array_append_new(r->messages, json_pack("{s:s, s:s}", "role", "system", "content", r->job->system));
+    json_t *user = json_pack("{s:s, s:s}", "role", "user", "content", prompt);
+    json_array_append(r->messages, user);
+    r->turn_msgs = json_array();
+    /* The first turn of a carried conversation also records the system message, so that the
+     * transcript alone rebuilds the whole conversation on resume. */
+    if (r->job->history == JOB_HISTORY_CARRY && !r->conversation && r->job->system)
+        json_array_append(r->turn_msgs, json_array_get(r->messages, 0));
+    json_array_append_new(r->turn_msgs, user);
+    r->actions = json_array();
+    r->calls = 0;
+    r->prompt_tokens = r->eval_tokens = 0;
+    r->retries = 0;
+    r->turn_started = ev_now(r->ctx.loop);
+    do_call(r);
+}
+
+static void on_env_turn(struct env *e, json_t *reply, const char *err, void *arg)
+{
+    (void)e;
+    struct run *r = arg;
+    if (!reply) {
+        attempt_failed(r, err, true);
+        return;
+    }
+    if (json_is_true(json_object_get(reply, "done"))) {
+        log_info("job=%s the environment ended the experiment before turn %d", r->id, r->turn);
+        finish(r, "done", NULL);
+        return;
+    }
+    const char *prompt = json_string_value(json_object_get(reply, "prompt"));
+    if (prompt) {
+        begin_turn(r, prompt);
+        return;
+    }
+    if (r->job->turn_prompts) {
+        begin_turn(r, json_string_value(json_array_get(r->job->turn_prompts, (size_t)r->turn - 1)));
+        return;
+    }
+    char why[ERR_LEN];
+    snprintf(why, sizeof why, "turn %d has no prompt: `turns` is a number and the environment gave none", r->turn);
+    finish(r, "failed", why);
+}
+
+static void next_turn(struct run *r)
+{
+    r->turn = r->committed + 1;
+    if (r->turn > r->job->nturns) {
+        finish(r, "done", NULL);
+        return;
+    }
+    set_state(r, RUN_PROMPTING);
+    if (r->env) {
+        json_t *req = json_pack("{s:s, s:O, s:i, s:o}", "event", "turn", "experiment", r->job->id_json, "turn",
+                                r->turn, "params", r->job->params ? json_incref(r->job->params) : json_object());
+        env_request(r->env, req, on_env_turn, r);
+        json_decref(req);
+        return;
+    }
+    if (!r->job->turn_prompts) {
+        char why[ERR_LEN];
+        snprintf(why, sizeof why, "turn %d has no prompt: `turns` is a number and no environment is configured",
+                 r->turn);
+        finish(r, "failed", why);
+        return;
+    }
+    begin_turn(r, json_string_value(json_array_get(r->job->turn_prompts, (size_t)r->turn - 1)));
+}
+
+/* ---- Starting ---- */
+
+static int add_env_tools(struct run *r, json_t *tools, char err[ERR_LEN])
+{
+    if (!tools)
+        return 0;
+    if (!json_is_array(tools)) {
+        set_err(err, "the environment's start answer: tools must be an array");
+        return -1;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        const char *name = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+        if (!name || !*name) {
+            set_err(err, "the environment's start answer: tools[%zu] has no function.name", i);
+            return -1;
+        }
+        if (offered(r, name)) {
+            set_err(err, "tool '%s' is offered twice (by the job and the environment, or twice by one)", name);
+            return -1;
+        }
+        json_array_append(r->tools, t);
+        json_object_set_new(r->env_tools, name, json_true());
+    }
+    return 0;
+}
+
+static void on_env_start(struct env *e, json_t *reply, const char *err, void *arg)
+{
+    (void)e;
+    struct run *r = arg;
+    if (!reply) {
+        attempt_failed(r, err, true);
+        return;
+    }
+    char why[ERR_LEN];
+    if (add_env_tools(r, json_object_get(reply, "tools"), why) < 0) {
+        finish(r, "failed", why);
+        return;
+    }
+    next_turn(r);
+}
+
+static void start_env(struct run *r)
+{
+    r->tools = r->job->tools ? json_deep_copy(r->job->tools) : json_array();
+    r->env_tools = json_object();
+    if (!r->ctx.env) {
+        next_turn(r);
+        return;
+    }
+    char err[ERR_LEN];
+    r->env = env_open(r->ctx.loop, r->ctx.http, r->ctx.env, r->id, err);
+    if (!r->env) {
+        attempt_failed(r, err, true);
+        return;
+    }
+    json_t *req = json_pack("{s:s, s:O, s:i, s:i, s:o}", "event", "start", "experiment", r->job->id_json, "attempt",
+                            r->attempt, "turn", r->committed + 1, "params",
+                            r->job->params ? json_incref(r->job->params) : json_object());
+    env_request(r->env, req, on_env_start, r);
+    json_decref(req);
+}
+
+static void on_marked(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct run *r = arg;
+    if (!reply_ok(r, reply, "marking it running"))
+        return;
+    /* EXEC's first answer is HINCRBY attempts. */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_INTEGER)
+        r->attempt = (int)reply->element[0]->integer;
+    if (r->committed > 0)
+        log_info("job=%s resuming at turn %d of %d (attempt %d)", r->id, r->committed + 1, r->job->nturns, r->attempt);
+    else
+        log_info("job=%s started: %d turns, model %s (attempt %d)", r->id, r->job->nturns, r->job->model, r->attempt);
+    start_env(r);
+}
+
+static void mark_running(struct run *r)
+{
+    set_state(r, RUN_STARTING);
+    const char *ns = r->ctx.ns;
+    char now[TIMEFMT_ISO_LEN];
+    timefmt_iso(timefmt_now_ms(), now);
+    if (!r->started_at[0])
+        snprintf(r->started_at, sizeof r->started_at, "%s", now);
+    /* machines: every machine the experiment ran on, in order, for the result. */
+    const char *last = strrchr(r->machines, ',');
+    last = last ? last + 1 : r->machines;
+    if (strcmp(last, r->ctx.machine)) {
+        size_t n = strlen(r->machines);
+        snprintf(r->machines + n, sizeof r->machines - n, "%s%s", n ? "," : "", r->ctx.machine);
+    }
+    CMD(r, "MULTI");
+    CMD(r, "HINCRBY", key_job(ns, r->id).s, "attempts", "1");
+    CMD(r, "HSET", key_job(ns, r->id).s, "state", "running", "worker", r->ctx.worker_id, "machine", r->ctx.machine,
+        "machines", r->machines, "started_at", r->started_at);
+    if (r->restart) {
+        CMD(r, "DEL", key_turns(ns, r->id).s, key_transcript(ns, r->id).s);
+        CMD(r, "HSET", key_job(ns, r->id).s, "turn", "0");
+    }
+    xadd_event(r, "claimed", r->committed);
+    rconn_command(r->ctx.redis, on_marked, r, "EXEC");
+}
+
+static void on_transcript(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct run *r = arg;
+    if (!reply_ok(r, reply, "loading the transcript"))
+        return;
+    r->conversation = json_array();
+    for (size_t i = 0; i < reply->elements && i < (size_t)r->committed; i++) {
+        json_t *msgs = json_loadb(reply->element[i]->str, reply->element[i]->len, 0, NULL);
+        if (json_is_array(msgs))
+            json_array_extend(r->conversation, msgs);
+        json_decref(msgs);
+    }
+    mark_running(r);
+}
+
+static void on_turns(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct run *r = arg;
+    if (!reply_ok(r, reply, "loading committed turns"))
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        json_t *rec = json_loadb(reply->element[i]->str, reply->element[i]->len, 0, NULL);
+        json_array_append_new(r->turn_records, rec ? rec : json_null());
+    }
+    /* The list is the checkpoint; the hash's turn field follows it in the same MULTI. */
+    if ((int)reply->elements != r->committed) {
+        log_warn("job=%s job hash says turn %d, but %zu turns are committed; going by the turns", r->id, r->committed,
+                 reply->elements);
+        r->committed = (int)reply->elements;
+    }
+    if (r->restart && r->committed > 0) {
+        log_info("job=%s resume: restart: dropping %d committed turns", r->id, r->committed);
+        json_array_clear(r->turn_records);
+        r->committed = 0;
+    } else
+        r->restart = false;
+    if (r->job->history == JOB_HISTORY_CARRY && r->committed > 0) {
+        rconn_command(r->ctx.redis, on_transcript, r, "LRANGE %s 0 -1", key_transcript(r->ctx.ns, r->id).s);
+        return;
+    }
+    mark_running(r);
+}
+
+static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct run *r = arg;
+    if (!reply_ok(r, reply, "loading the job"))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        dead_letter(r, "no job hash for this id (was it pushed onto the queue by hand?)");
+        return;
+    }
+    const char *spec = NULL, *state = "";
+    size_t spec_len = 0;
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        const char *k = reply->element[i]->str;
+        redisReply *v = reply->element[i + 1];
+        if (!strcmp(k, "spec")) {
+            spec = v->str;
+            spec_len = v->len;
+        } else if (!strcmp(k, "state"))
+            state = v->str;
+        else if (!strcmp(k, "turn"))
+            r->committed = atoi(v->str);
+        else if (!strcmp(k, "errors"))
+            r->errors = atol(v->str);
+        else if (!strcmp(k, "started_at"))
+            snprintf(r->started_at, sizeof r->started_at, "%s", v->str);
+        else if (!strcmp(k, "machines"))
+            snprintf(r->machines, sizeof r->machines, "%s", v->str);
+    }
+    if (!spec) {
+        dead_letter(r, "the job hash has no spec");
+        return;
+    }
+    char err[ERR_LEN], why[ERR_LEN + 32];
+    r->job = job_from_text(spec, spec_len, err);
+    if (!r->job) {
+        snprintf(why, sizeof why, "the spec does not parse: %s", err);
+        dead_letter(r, why);
+        return;
+    }
+    if (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled")) {
+        log_warn("job=%s was claimed but has already ended (%s); dropping it from the running list", r->id, state);
+        CMD(r, "LREM", key_running(r->ctx.ns, r->ctx.machine).s, "1", r->id);
+        rconn_command(r->ctx.redis, on_acked, r, "PING");
+        return;
+    }
+    r->restart = r->job->resume_restart;
+    rconn_command(r->ctx.redis, on_turns, r, "LRANGE %s 0 -1", key_turns(r->ctx.ns, r->id).s);
+}
+
+/* ---- API ---- */
+
+struct run *run_start(const struct run_ctx *ctx, const char *id, run_done_fn *done, void *arg)
+{
+    struct run *r = xcalloc(1, sizeof *r);
+    r->ctx = *ctx;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->done = done;
+    r->done_arg = arg;
+    r->since = ev_now(ctx->loop);
+    r->turn_records = json_array();
+    ev_init(&r->retry, on_retry);
+    r->retry.data = r;
+    ev_idle_init(&r->finish_idle, on_finish_idle);
+    r->finish_idle.data = r;
+    set_state(r, RUN_LOADING);
+    rconn_command(ctx->redis, on_hash, r, "HGETALL %s", key_job(ctx->ns, id).s);
+    return r;
+}
+
+void run_free(struct run *r)
+{
+    if (!r)
+        return;
+    if (r->req)
+        http_cancel(r->req);
+    ev_timer_stop(r->ctx.loop, &r->retry);
+    ev_idle_stop(r->ctx.loop, &r->finish_idle);
+    env_kill(r->env);
+    clear_turn(r);
+    json_decref(r->turn_records);
+    json_decref(r->conversation);
+    json_decref(r->tools);
+    json_decref(r->env_tools);
+    job_free(r->job);
+    free(r);
+}
+
+const char *run_id(const struct run *r) { return r->id; }
+int run_turn(const struct run *r) { return r->turn; }
+int run_turns(const struct run *r) { return r->job ? r->job->nturns : 0; }
+int run_calls(const struct run *r) { return r->total_calls; }
+int run_attempt(const struct run *r) { return r->attempt; }
+double run_since(const struct run *r) { return r->since; }

@@ -1,0 +1,53 @@
+#ifndef WORKER_RUN_H
+#define WORKER_RUN_H
+/* run: one attempt of one experiment on this worker, from claim to ack: load the job and its
+ * committed turns, open the environment, run each remaining turn (up to max_actions_per_turn
+ * /api/chat calls, executing tool calls in between), commit each turn, and write the result.
+ * An explicit state machine driven by Redis, curl and environment callbacks. */
+#include <ev.h>
+#include <stdbool.h>
+
+#include "env.h"
+#include "http.h"
+#include "ollama.h"
+#include "rconn.h"
+
+struct run;
+
+/* What a run borrows from its worker; everything must outlive the run. */
+struct run_ctx {
+    struct ev_loop *loop;
+    struct rconn *redis;              /* the command connection */
+    struct http *http;
+    const char *ns;
+    const char *machine;
+    const char *worker_id;            /* "host:pid" */
+    const char *ollama_url;           /* the worker's own; nothing in a job changes it */
+    const struct env_cfg *env;        /* NULL: no environment */
+    struct ollama_info *const *ollama;/* the worker's latest discovery (may point to NULL) */
+    long max_attempts;                /* attempts that may fail on errors before "failed" */
+    double load_timeout_s;            /* first byte of a call (a cold model load) */
+    double idle_timeout_s;            /* silence once a call's stream flows */
+};
+
+enum run_outcome {
+    RUN_ENDED,      /* the experiment reached done/failed/cancelled, or was requeued; acked */
+    RUN_ABANDONED,  /* Redis was lost mid-way: the id stays in the running list for a restart */
+};
+
+typedef void run_done_fn(struct run *r, enum run_outcome outcome, void *arg);
+
+/* Starts running experiment `id` (just claimed into this machine's running list). done is called
+ * once, never before run_start returns; the run may be freed (run_free) inside done. */
+struct run *run_start(const struct run_ctx *ctx, const char *id, run_done_fn *done, void *arg);
+void run_free(struct run *r); /* NULL is a no-op; cancels whatever is in flight */
+
+/* ---- For the heartbeat ---- */
+const char *run_id(const struct run *r);
+int run_turn(const struct run *r);      /* turn being run (0 while loading) */
+int run_turns(const struct run *r);     /* the job's number of turns (0 while loading) */
+int run_calls(const struct run *r);     /* /api/chat calls made in this attempt */
+int run_attempt(const struct run *r);
+double run_since(const struct run *r);  /* ev_now when the run started */
+
+#endif

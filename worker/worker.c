@@ -1,0 +1,494 @@
+/* worker: lease, heartbeat, claim loop and slots.
+ *
+ * Two Redis connections (rconn): `blk` only ever carries the claim (BLMOVE queue -> running),
+ * because a blocked command holds up every later reply on its connection; `cmd` carries
+ * everything else. The lease is the heartbeat key itself: written by a Lua script that sets it
+ * only when it is absent or holds our token, so a second worker for the same machine waits, and
+ * says who holds the machine, instead of running beside it.
+ *
+ * Claiming happens only while: the lease is ours, Ollama has answered, we are not draining, a
+ * slot is free, and no claim is in flight. Before claiming from the queue, the running list is
+ * reconciled: ids there that no slot runs (left by a crash, or a claim whose reply was lost in a
+ * disconnect) are taken back first. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "ollama.h"
+#include "rconn.h"
+#include "run.h"
+#include "timefmt.h"
+#include "version.h"
+#include "xalloc.h"
+
+#define WORKER_HEARTBEAT_S 5.0    /* how often the lease and heartbeat are renewed */
+#define WORKER_LEASE_TTL_S 15     /* SPEC: a TTL of at most 15 s */
+#define WORKER_CLAIM_BLOCK_S 5    /* BLMOVE timeout; re-issued at once */
+
+/* KEYS: heartbeat, machines, lastseen. ARGV: json, token, ttl, machine, now. Returns {1, ""} when
+ * the lease is ours, or {0, holder's heartbeat} when another worker holds the machine. */
+static const char lease_script[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local ok, hb = pcall(cjson.decode, cur)\n"
+    "  if not ok or type(hb) ~= 'table' or hb.token ~= ARGV[2] then return {0, cur} end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))\n"
+    "redis.call('SADD', KEYS[2], ARGV[4])\n"
+    "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
+    "return {1, ''}\n";
+
+/* KEYS: heartbeat. ARGV: token. Deletes the heartbeat only if it is ours. */
+static const char release_script[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local ok, hb = pcall(cjson.decode, cur)\n"
+    "  if ok and type(hb) == 'table' and hb.token == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "end\n"
+    "return 1\n";
+
+struct worker {
+    struct ev_loop *loop;
+    struct worker_cfg cfg;
+    struct rconn *cmd;           /* everything but the claim */
+    struct rconn *blk;           /* the claim only */
+    struct http *http;
+    struct ollama_info *ollama;  /* latest successful discovery, or NULL */
+    bool ollama_probing;
+    bool ollama_answered_once;   /* a probe has finished (either way): heartbeats may start */
+    bool ollama_ok;              /* the latest probe succeeded */
+    char token[33];              /* our lease token */
+    char id[300];                /* "host:pid" */
+    char host[256];
+    char started_at[TIMEFMT_ISO_LEN];
+    bool have_lease;
+    char holder[160];            /* who holds the machine when we wait, for the log */
+    bool claim_inflight;
+    bool reconcile_inflight;
+    bool need_reconcile;         /* the running list may hold ids no slot runs */
+    bool draining;
+    bool quitting;
+    struct run **slots;          /* cfg.slots entries, NULL when free */
+    int busy;
+    ev_timer beat;               /* heartbeat + Ollama probe */
+    ev_timer quit_timer;         /* bounded wait for the lease release on exit */
+};
+
+static void maybe_claim(struct worker *w);
+static void heartbeat(struct worker *w);
+
+/* ---- Leaving ---- */
+
+static void really_quit(struct worker *w)
+{
+    ev_timer_stop(w->loop, &w->beat);
+    ev_timer_stop(w->loop, &w->quit_timer);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void on_released(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    (void)reply;
+    really_quit(arg);
+}
+
+static void on_quit_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    really_quit(t->data);
+}
+
+static void quit(struct worker *w)
+{
+    if (w->quitting)
+        return;
+    w->quitting = true;
+    log_info("worker for %s leaving", w->cfg.machine);
+    if (w->have_lease && rconn_ready(w->cmd)) {
+        /* Free the machine at once rather than after the TTL, so a restart takes it back now. */
+        rconn_command(w->cmd, on_released, w, "EVAL %s 1 %s %s", release_script,
+                      key_worker(w->cfg.ns, w->cfg.machine).s, w->token);
+        ev_timer_set(&w->quit_timer, 2.0, 0.);
+        ev_timer_start(w->loop, &w->quit_timer);
+        return;
+    }
+    really_quit(w);
+}
+
+/* ---- Slots ---- */
+
+static bool running_id(struct worker *w, const char *id)
+{
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->slots[i] && !strcmp(run_id(w->slots[i]), id))
+            return true;
+    return false;
+}
+
+static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
+{
+    struct worker *w = arg;
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->slots[i] == r)
+            w->slots[i] = NULL;
+    w->busy--;
+    if (outcome == RUN_ABANDONED)
+        w->need_reconcile = true; /* it is still in the running list: take it back when we can */
+    run_free(r);
+    if (w->draining && w->busy == 0 && !w->claim_inflight) {
+        quit(w);
+        return;
+    }
+    maybe_claim(w);
+}
+
+static void start_run(struct worker *w, const char *id)
+{
+    struct run_ctx ctx = {
+        .loop = w->loop, .redis = w->cmd, .http = w->http, .ns = w->cfg.ns, .machine = w->cfg.machine,
+        .worker_id = w->id, .ollama_url = w->cfg.ollama_url,
+        .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
+        .max_attempts = w->cfg.max_attempts, .load_timeout_s = w->cfg.load_timeout_s,
+        .idle_timeout_s = w->cfg.idle_timeout_s,
+    };
+    for (long i = 0; i < w->cfg.slots; i++) {
+        if (!w->slots[i]) {
+            w->busy++;
+            w->slots[i] = run_start(&ctx, id, on_run_done, w);
+            return;
+        }
+    }
+    /* Only called with a free slot. */
+    log_error("job=%s claimed without a free slot; it stays in the running list", id);
+    w->need_reconcile = true;
+}
+
+/* ---- Claiming ---- */
+
+static bool idle_exit_check(struct worker *w);
+
+static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct worker *w = arg;
+    w->claim_inflight = false;
+    if (reply == NULL) {
+        /* The reply was lost with the connection: an id may have moved into the running list
+         * without our knowing. Reconcile before the next claim. */
+        w->need_reconcile = true;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("claim refused by Redis: %s", reply->str);
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        if (running_id(w, reply->str))
+            log_warn("job=%s claimed twice; already running here", reply->str);
+        else
+            start_run(w, reply->str);
+    } else if (reply->type == REDIS_REPLY_NIL && w->cfg.exit_when_idle && idle_exit_check(w)) {
+        return;
+    }
+    if (w->draining && w->busy == 0) {
+        quit(w);
+        return;
+    }
+    maybe_claim(w);
+}
+
+static bool idle_exit_check(struct worker *w)
+{
+    if (w->busy > 0 || w->need_reconcile)
+        return false;
+    log_info("queue %s is empty and nothing runs: exiting (--exit-when-idle)",
+             key_queue(w->cfg.ns, w->cfg.machine).s);
+    quit(w);
+    return true;
+}
+
+static void on_reconcile(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct worker *w = arg;
+    w->reconcile_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply)
+            log_error("reading the running list failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        return; /* retried on the next heartbeat or reconnect */
+    }
+    bool more = false;
+    /* Oldest claims are at the right end (LPUSH side is the left): take them back first. */
+    for (size_t i = reply->elements; i-- > 0;) {
+        const char *id = reply->element[i]->str;
+        if (!id || running_id(w, id))
+            continue;
+        if (w->busy >= w->cfg.slots || w->draining) {
+            more = true;
+            continue;
+        }
+        log_info("job=%s found in the running list with no slot running it: taking it back", id);
+        start_run(w, id);
+    }
+    w->need_reconcile = more;
+    maybe_claim(w);
+}
+
+static void maybe_claim(struct worker *w)
+{
+    if (!w->have_lease || !w->ollama_ok || w->draining || w->quitting)
+        return;
+    if (w->claim_inflight || w->reconcile_inflight || w->busy >= w->cfg.slots)
+        return;
+    if (w->need_reconcile) {
+        if (!rconn_ready(w->cmd))
+            return;
+        w->reconcile_inflight = true;
+        rconn_command(w->cmd, on_reconcile, w, "LRANGE %s 0 -1", key_running(w->cfg.ns, w->cfg.machine).s);
+        return;
+    }
+    if (!rconn_ready(w->blk))
+        return;
+    w->claim_inflight = true;
+    const char *q = key_queue(w->cfg.ns, w->cfg.machine).s;
+    char running[KEYS_MAX];
+    snprintf(running, sizeof running, "%s", key_running(w->cfg.ns, w->cfg.machine).s);
+    /* The right end of the queue is its head (SPEC); LEFT on the running list keeps the oldest
+     * claim at its right end. */
+    if (w->cfg.exit_when_idle)
+        rconn_command(w->blk, on_claim, w, "LMOVE %s %s RIGHT LEFT", q, running);
+    else
+        rconn_command(w->blk, on_claim, w, "BLMOVE %s %s RIGHT LEFT %d", q, running, WORKER_CLAIM_BLOCK_S);
+}
+
+/* ---- Connections ---- */
+
+static void on_cmd_state(struct rconn *rc, bool up, void *arg)
+{
+    (void)rc;
+    struct worker *w = arg;
+    if (up) {
+        w->need_reconcile = true;
+        heartbeat(w);
+    }
+}
+
+static void on_blk_state(struct rconn *rc, bool up, void *arg)
+{
+    (void)rc;
+    struct worker *w = arg;
+    if (up)
+        maybe_claim(w);
+}
+
+/* ---- Heartbeat and lease ---- */
+
+static char *heartbeat_json(struct worker *w)
+{
+    char now[TIMEFMT_ISO_LEN];
+    timefmt_iso(timefmt_now_ms(), now);
+    json_t *running = json_array();
+    for (long i = 0; i < w->cfg.slots; i++) {
+        struct run *r = w->slots[i];
+        if (!r)
+            continue;
+        char since[TIMEFMT_ISO_LEN];
+        timefmt_iso(timefmt_now_ms() - (int64_t)((ev_now(w->loop) - run_since(r)) * 1000), since);
+        json_array_append_new(running, json_pack("{s:s, s:i, s:i, s:i, s:i, s:s}", "id", run_id(r), "turn",
+                                                 run_turn(r), "turns", run_turns(r), "calls", run_calls(r),
+                                                 "attempt", run_attempt(r), "since", since));
+    }
+    json_t *ollama = json_null();
+    if (w->ollama_ok && w->ollama)
+        ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
+                           w->ollama->models);
+    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "machine",
+                           w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "version",
+                           TURNQ_VERSION, "started_at", w->started_at, "updated_at", now, "slots",
+                           (int)w->cfg.slots, "busy", w->busy, "draining", w->draining, "running", running,
+                           "ollama", ollama);
+    char *text = json_dumps(hb, JSON_COMPACT);
+    json_decref(hb);
+    return text;
+}
+
+static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct worker *w = arg;
+    if (reply == NULL)
+        return; /* reconnecting; the next beat retries */
+    if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        log_error("renewing the lease failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        return;
+    }
+    bool ours = reply->element[0]->integer == 1;
+    if (ours && !w->have_lease) {
+        log_info("holding machine %s (lease %s, TTL %d s); claiming from %s", w->cfg.machine,
+                 key_worker(w->cfg.ns, w->cfg.machine).s, WORKER_LEASE_TTL_S, key_queue(w->cfg.ns, w->cfg.machine).s);
+        w->have_lease = true;
+        w->need_reconcile = true;
+        w->holder[0] = '\0';
+        maybe_claim(w);
+    } else if (!ours) {
+        json_t *hb = json_loads(reply->element[1]->str ? reply->element[1]->str : "", 0, NULL);
+        char holder[160];
+        snprintf(holder, sizeof holder, "pid %lld on %s since %s",
+                 (long long)json_integer_value(json_object_get(hb, "pid")),
+                 json_string_value(json_object_get(hb, "host")) ?: "?",
+                 json_string_value(json_object_get(hb, "started_at")) ?: "?");
+        json_decref(hb);
+        if (w->have_lease)
+            log_error("lost the lease on machine %s to %s: claiming nothing more", w->cfg.machine, holder);
+        else if (strcmp(holder, w->holder))
+            log_warn("machine %s is held by another worker (%s); waiting for its lease to end", w->cfg.machine,
+                     holder);
+        snprintf(w->holder, sizeof w->holder, "%s", holder);
+        w->have_lease = false;
+    }
+}
+
+static void heartbeat(struct worker *w)
+{
+    if (!w->ollama_answered_once || !rconn_ready(w->cmd) || w->quitting)
+        return;
+    char *json = heartbeat_json(w);
+    char ttl[16], now[TIMEFMT_ISO_LEN];
+    snprintf(ttl, sizeof ttl, "%d", WORKER_LEASE_TTL_S);
+    timefmt_iso(timefmt_now_ms(), now);
+    char k_hb[KEYS_MAX], k_machines[KEYS_MAX], k_seen[KEYS_MAX];
+    snprintf(k_hb, sizeof k_hb, "%s", key_worker(w->cfg.ns, w->cfg.machine).s);
+    snprintf(k_machines, sizeof k_machines, "%s", key_machines(w->cfg.ns).s);
+    snprintf(k_seen, sizeof k_seen, "%s", key_lastseen(w->cfg.ns).s);
+    const char *argv[] = {"EVAL", lease_script, "3", k_hb, k_machines, k_seen, json, w->token, ttl,
+                          w->cfg.machine, now};
+    rconn_command_argv(w->cmd, on_lease, w, 11, argv, NULL);
+    free(json);
+}
+
+static void on_probe(struct ollama_info *info, const char *err, void *arg)
+{
+    struct worker *w = arg;
+    w->ollama_probing = false;
+    bool first = !w->ollama_answered_once;
+    w->ollama_answered_once = true;
+    if (!info) {
+        if (w->ollama_ok || first)
+            log_warn("Ollama at %s is not answering (%s); waiting for it, claiming nothing", w->cfg.ollama_url, err);
+        w->ollama_ok = false;
+    } else {
+        if (!w->ollama_ok)
+            log_info("Ollama at %s answers: version %s, %zu models", w->cfg.ollama_url, info->version,
+                     json_array_size(info->models));
+        ollama_info_free(w->ollama);
+        w->ollama = info;
+        w->ollama_ok = true;
+    }
+    if (first)
+        heartbeat(w);
+    maybe_claim(w);
+}
+
+static void on_beat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    if (!w->ollama_probing) {
+        w->ollama_probing = true;
+        ollama_probe(w->http, w->cfg.ollama_url, on_probe, w);
+    }
+    heartbeat(w);
+    maybe_claim(w);
+}
+
+/* ---- API ---- */
+
+static void make_token(char out[33])
+{
+    unsigned char raw[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw) {
+        /* Uniqueness, not secrecy, is what the token needs. */
+        srand((unsigned)(getpid() ^ timefmt_now_ms()));
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)rand();
+    }
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
+{
+    struct worker *w = xcalloc(1, sizeof *w);
+    w->loop = loop;
+    w->cfg = *cfg;
+    w->slots = xcalloc((size_t)cfg->slots, sizeof *w->slots);
+    make_token(w->token);
+    gethostname(w->host, sizeof w->host - 1);
+    snprintf(w->id, sizeof w->id, "%s:%d", w->host, (int)getpid());
+    timefmt_iso(timefmt_now_ms(), w->started_at);
+    srand((unsigned)(getpid() ^ timefmt_now_ms()));
+    w->http = http_new(loop);
+    char name[128];
+    snprintf(name, sizeof name, "worker-%s-cmd", cfg->machine);
+    w->cmd = rconn_new(loop, &cfg->redis, name, on_cmd_state, w);
+    snprintf(name, sizeof name, "worker-%s-claim", cfg->machine);
+    w->blk = rconn_new(loop, &cfg->redis, name, on_blk_state, w);
+    ev_init(&w->beat, on_beat);
+    w->beat.repeat = WORKER_HEARTBEAT_S;
+    w->beat.data = w;
+    ev_init(&w->quit_timer, on_quit_timer);
+    w->quit_timer.data = w;
+    /* First probe at once; then every beat. */
+    ev_feed_event(loop, &w->beat, EV_TIMER);
+    ev_timer_again(loop, &w->beat);
+    return w;
+}
+
+void worker_stop(struct worker *w, bool now)
+{
+    if (now || w->draining) {
+        log_warn("stopping now: %d experiments left in the running list resume at their next "
+                 "uncommitted turn on restart", w->busy);
+        really_quit(w);
+        return;
+    }
+    w->draining = true;
+    log_info("stopping: claiming nothing more; waiting for %d running experiments to finish (signal again to "
+             "stop now)", w->busy);
+    heartbeat(w);
+    if (w->claim_inflight) {
+        /* BLMOVE is blocked on its own connection: CLIENT UNBLOCK from the other one makes it
+         * answer nil now (or the id it just moved, which then runs). */
+        if (rconn_ready(w->cmd))
+            rconn_command(w->cmd, NULL, NULL, "CLIENT UNBLOCK %lld", rconn_client_id(w->blk));
+        else
+            rconn_drop(w->blk);
+        return;
+    }
+    if (w->busy == 0)
+        quit(w);
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    ev_timer_stop(w->loop, &w->beat);
+    ev_timer_stop(w->loop, &w->quit_timer);
+    for (long i = 0; i < w->cfg.slots; i++)
+        run_free(w->slots[i]);
+    rconn_free(w->blk);
+    rconn_free(w->cmd);
+    http_free(w->http);
+    ollama_info_free(w->ollama);
+    free(w->slots);
+    free(w);
+}

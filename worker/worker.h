@@ -1,0 +1,38 @@
+#ifndef WORKER_WORKER_H
+#define WORKER_WORKER_H
+/* worker: the daemon beside one Ollama host. It holds its machine's lease (the heartbeat key),
+ * claims experiments from its machine's queue into its running list with one atomic BLMOVE on a
+ * connection of their own, runs up to `slots` of them at once, and keeps Redis told what it is
+ * doing. It waits for Redis and Ollama rather than exiting, so a box can boot in any order. */
+#include <ev.h>
+#include <stdbool.h>
+
+#include "env.h"
+#include "redisurl.h"
+
+struct worker_cfg {
+    struct redis_addr redis;
+    const char *ns;
+    const char *machine;
+    const char *ollama_url;      /* the worker's own Ollama; jobs cannot change it */
+    long slots;                  /* experiments at once */
+    struct env_cfg env;          /* env.url / env.cmd NULL: no environment */
+    bool exit_when_idle;         /* exit 0 once the queue and running list are empty */
+    long max_attempts;           /* attempts failing on errors before an experiment fails */
+    double load_timeout_s;       /* first byte of a call */
+    double idle_timeout_s;       /* silence once a call streams */
+};
+
+struct worker;
+
+/* Returns a new worker on loop, already connecting; cfg is copied (its strings borrowed). */
+struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg);
+
+/* From a signal: the first asks for a graceful stop (claim nothing more, let the running
+ * experiments finish, then leave the loop); `now` leaves the loop at once, keeping what is
+ * committed (the running list holds the rest for the next start). */
+void worker_stop(struct worker *w, bool now);
+
+void worker_free(struct worker *w); /* NULL is a no-op */
+
+#endif
