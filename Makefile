@@ -51,33 +51,41 @@ $(O)/version.h: FORCE
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 FORCE:
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
 $(O)/%.o: %.c | $(O)/version.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(O)/libcommon.a: $(COMMON_OBJS)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN)/worker: $(O)/worker/main.o $(WORKER_LIB_OBJS) $(O)/libcommon.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
 
 $(BIN)/dispatcher: $(O)/dispatcher/main.o $(DISP_LIB_OBJS) $(O)/libcommon.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
 
 $(BIN)/ollama-sim: $(SIM_OBJS) $(O)/libcommon.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS) -lhttp_parser
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS) -lhttp_parser
 
 $(BIN)/warehouse-env: $(ENV_OBJS) $(O)/libcommon.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
 
 # Unit tests may link any module of worker/ and dispatcher/ (not their main.c).
 $(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(WORKER_LIB_OBJS) $(DISP_LIB_OBJS) $(O)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
 
 deps:
 	@tests/deps.sh
