@@ -46,9 +46,16 @@ static int set_value(const struct cfg_opt *o, const char *val, const char *what,
             return -1;
         }
         return 0;
-    case CFG_COUNT:
-        *(int *)o->ptr = (int)strtol(val, NULL, 10);
+    case CFG_COUNT: {
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno || end == val || *end || v < 0 || v > 100) {
+            set_err(err, "%s: must be a count from 0 to 100, not '%s'", what, val);
+            return -1;
+        }
+        *(int *)o->ptr = (int)v;
         return 0;
+    }
     case CFG_LIST: {
         struct cfg_list *l = o->ptr;
         if (l->n >= (int)(sizeof l->v / sizeof l->v[0])) {
@@ -94,7 +101,8 @@ int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, int first, cons
         if (v == NULL || (*v == '\0' && o->type != CFG_STR))
             continue;
         if (o->type == CFG_LIST) {
-            /* A list variable holds one value (TURNQ_MCP='prog args'). */
+            /* A list variable holds one value (TURNQ_MCP='prog args'), replacing the default. */
+            ((struct cfg_list *)o->ptr)->n = 0;
             if (set_value(o, v, o->env, err) < 0)
                 return -1;
             continue;
@@ -202,7 +210,7 @@ void cfg_print_options(FILE *f, const struct cfg_opt *opts)
             snprintf(flag, sizeof flag, "    --%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
         fprintf(f, "  %-30s %s", flag, o->help ? o->help : "");
         if (o->env)
-            fprintf(f, " [%s]", o->env);
+            fprintf(f, " [env %s]", o->env);
         fputc('\n', f);
     }
 }

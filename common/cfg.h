@@ -42,7 +42,7 @@ struct cfg_opt {
 int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, int first, const char **pos,
               int max_pos, int *npos, char err[ERR_LEN]);
 
-/* Prints "  --name METAVAR, -s   help  [env NAME]" for every option. */
+/* Prints "  -s, --name METAVAR   help [env ENV_NAME]" for every option. */
 void cfg_print_options(FILE *f, const struct cfg_opt *opts);
 
 /* Splits a comma-separated list in place into at most max items (empty items are an error).

@@ -84,7 +84,8 @@ struct job_list {
  * {"defaults": {...}, "experiments": [...]}. Appends its jobs to `list`. An identical job repeated
  * (same id, same spec) is added once; the same id with another spec, also across inputs added to
  * the same list, is an error. On error returns -1, leaves `list` as it was, and writes err as
- * "SOURCE: experiment K (id X): reason" or "SOURCE:LINE:COL: reason" for unparseable JSON. */
+ * "SOURCE: experiment K (id X): reason" (JSON Lines: "SOURCE:LINE: experiment K (id X): reason")
+ * or "SOURCE:LINE:COL: reason" for unparseable JSON. */
 int job_list_add_input(struct job_list *list, const char *text, size_t len, const char *source,
                        char err[ERR_LEN]);
 

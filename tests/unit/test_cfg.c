@@ -202,6 +202,15 @@ TEST(bad_env_refused_naming_the_variable)
     CHECK_CONTAINS(err, "UT_FORCE");
 }
 
+/* A count from the environment is a number too ("parsing is strict"). */
+TEST(bad_env_count_refused)
+{
+    defaults();
+    setenv("UT_VERBOSE", "lots", 1);
+    CHECK_EQ_INT(PARSE0(), -1);
+    CHECK_CONTAINS(err, "UT_VERBOSE");
+}
+
 TEST(bad_doubles_refused)
 {
     static const char *bad[] = {"abc", "0.5x", "nan", "inf", "2", "-0.1", ""};
