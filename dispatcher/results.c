@@ -90,6 +90,30 @@ static void print_json(json_t *v)
     free(s);
 }
 
+/* Prints valid JSON text on one line: the whitespace outside strings is dropped, everything else
+ * kept byte for byte. Re-serialising with jansson instead would print 0.7 as 0.69999999999999996. */
+static void print_compact(const char *s, size_t n)
+{
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            continue;
+        } else if (ch == '"') {
+            in_str = true;
+        }
+        putchar(ch);
+    }
+    putchar('\n');
+}
+
 /* Prints one experiment's line from its HMGET state spec error and GET result replies. */
 static void print_one(const char *id, redisReply *hm, redisReply *res)
 {
@@ -98,19 +122,10 @@ static void print_one(const char *id, redisReply *hm, redisReply *res)
     const char *st = state && state->type == REDIS_REPLY_STRING ? state->str : NULL;
 
     if (disp_state_ended(st) && res->type == REDIS_REPLY_STRING) {
-        size_t n = res->len;
-        while (n && (res->str[n - 1] == '\n' || res->str[n - 1] == '\r' || res->str[n - 1] == ' '))
-            n--;
-        if (!memchr(res->str, '\n', n) && !memchr(res->str, '\r', n)) {
-            /* Already one line: printed as stored, so numbers keep the worker's spelling. */
-            fwrite(res->str, 1, n, stdout);
-            putchar('\n');
-            return;
-        }
-        json_t *v = json_loadb(res->str, n, 0, NULL);
+        json_t *v = json_loadb(res->str, res->len, 0, NULL);
         if (v) {
-            print_json(v);
             json_decref(v);
+            print_compact(res->str, res->len);
             return;
         }
     }

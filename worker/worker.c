@@ -143,6 +143,7 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
     if (outcome == RUN_ABANDONED)
         w->need_reconcile = true; /* it is still in the running list: take it back when we can */
     run_free(r);
+    heartbeat(w); /* status shows the slot free at once, not at the next beat */
     if (w->draining && w->busy == 0 && !w->claim_inflight) {
         quit(w);
         return;
@@ -163,6 +164,7 @@ static void start_run(struct worker *w, const char *id)
         if (!w->slots[i]) {
             w->busy++;
             w->slots[i] = run_start(&ctx, id, on_run_done, w);
+            heartbeat(w);
             return;
         }
     }

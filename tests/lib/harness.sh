@@ -18,7 +18,8 @@ export TURNQ_NAMESPACE="t$$x$RANDOM"
 unset TURNQ_MACHINES TURNQ_MACHINE TURNQ_OLLAMA TURNQ_SLOTS TURNQ_ENV_URL TURNQ_ENV_CMD
 
 h_cleanup() {
-  local p
+  local rc=$? p
+  set +e
   for p in "${H_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${H_PIDS[@]}"; do
     for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
@@ -28,6 +29,7 @@ h_cleanup() {
     for f in "$H_DIR"/*.log; do [ -f "$f" ] && { echo "---- $f (last 30 lines)"; tail -n 30 "$f"; }; done
   fi
   rm -rf "$H_DIR"
+  exit "$rc"
 }
 trap h_cleanup EXIT
 trap 'exit 130' INT TERM

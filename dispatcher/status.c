@@ -1,0 +1,372 @@
+/* status: one view of every machine and of the experiments placed on it.
+ *
+ * The machines are the union of NS:machines (registered workers), --machines and every machine a
+ * job hash names, sorted by name. Per machine: whether its worker is alive (its heartbeat key
+ * NS:worker:M exists) and since when (the heartbeat's started_at; for a dead one the time in
+ * NS:lastseen, or "never seen"), the lengths of its queue and running lists, its done, failed and
+ * cancelled counts (from the job hashes' state and machine), what each busy slot runs, and the
+ * Ollama version and model digests from the heartbeat. Live machines that report different
+ * digests for one model name get a WARNING line: their results would not be comparable.
+ * The totals count the job hashes by state. --json prints the same data as one JSON object. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disp.h"
+#include "keys.h"
+#include "xalloc.h"
+
+static bool opt_json;
+
+static const struct cfg_opt status_opts[] = {
+    {"json", 0, NULL, CFG_BOOL, &opt_json, 0, 0, NULL, "print one JSON object instead of text"},
+    {NULL},
+};
+
+enum { S_QUEUED, S_RUNNING, S_DONE, S_FAILED, S_CANCELLED, S_OTHER, S_N };
+
+static const char *const state_names[S_N] = {"queued", "running", "done", "failed", "cancelled", "other"};
+
+static int state_index(const char *s)
+{
+    for (int i = 0; i < S_OTHER; i++)
+        if (s && !strcmp(s, state_names[i]))
+            return i;
+    return S_OTHER;
+}
+
+struct mstat {
+    bool alive;            /* NS:worker:M exists */
+    json_t *hb;            /* the heartbeat, parsed (new ref), NULL when dead or unreadable */
+    char *lastseen;        /* NS:lastseen's time, owned, NULL when never seen */
+    long long queued;      /* LLEN NS:queue:M */
+    long long running;     /* LLEN NS:running:M */
+    size_t by_state[S_N];  /* job hashes placed here, by state */
+};
+
+/* ---- Gathering ---- */
+
+static void add_machine(struct strvec *names, const char *m, size_t len)
+{
+    char buf[128];
+    if (len >= sizeof buf)
+        return;
+    memcpy(buf, m, len);
+    buf[len] = '\0';
+    if (strvec_find(names, buf) < 0)
+        strvec_push(names, buf);
+}
+
+/* Reads every job hash's state and machine; tallies the totals and collects the machines. The
+ * per-machine tallies are made in a second pass over `jm` once the machine list is final. */
+static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_state, struct strvec *job_machine,
+                     size_t totals[S_N])
+{
+    redisReply *r;
+    int rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL);
+    if (rc)
+        return rc;
+    struct strvec ids = {0};
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            strvec_pushn(&ids, r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    for (size_t base = 0; rc == 0 && base < ids.n; base += DISP_PIPELINE) {
+        size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
+        for (size_t i = base; i < end; i++)
+            disp_appendv(d, "HMGET", key_job(d->ns, ids.v[i]).s, "state", "machine", NULL);
+        for (size_t i = base; i < end; i++) {
+            if ((rc = disp_reply(d, &r)))
+                break;
+            bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+            redisReply *st = ok ? r->element[0] : NULL, *m = ok ? r->element[1] : NULL;
+            strvec_push(job_state, st && st->type == REDIS_REPLY_STRING ? st->str : "");
+            strvec_push(job_machine, m && m->type == REDIS_REPLY_STRING ? m->str : "");
+            totals[state_index(job_state->v[job_state->n - 1])]++;
+            if (m && m->type == REDIS_REPLY_STRING && m->len)
+                add_machine(names, m->str, m->len);
+            freeReplyObject(r);
+        }
+    }
+    strvec_free(&ids);
+    return rc;
+}
+
+static int read_machines(struct disp *d, const struct strvec *names, struct mstat *ms)
+{
+    int rc;
+    for (size_t i = 0; i < names->n; i++) {
+        disp_appendv(d, "GET", key_worker(d->ns, names->v[i]).s, NULL);
+        disp_appendv(d, "HGET", key_lastseen(d->ns).s, names->v[i], NULL);
+        disp_appendv(d, "LLEN", key_queue(d->ns, names->v[i]).s, NULL);
+        disp_appendv(d, "LLEN", key_running(d->ns, names->v[i]).s, NULL);
+    }
+    for (size_t i = 0; i < names->n; i++) {
+        redisReply *r[4];
+        for (int k = 0; k < 4; k++) {
+            if ((rc = disp_reply(d, &r[k]))) {
+                while (k--)
+                    freeReplyObject(r[k]);
+                return rc;
+            }
+        }
+        ms[i].alive = r[0]->type == REDIS_REPLY_STRING;
+        if (ms[i].alive)
+            ms[i].hb = json_loadb(r[0]->str, r[0]->len, 0, NULL);
+        if (ms[i].hb && !json_is_object(ms[i].hb)) {
+            json_decref(ms[i].hb);
+            ms[i].hb = NULL;
+        }
+        ms[i].lastseen = r[1]->type == REDIS_REPLY_STRING ? xstrndup(r[1]->str, r[1]->len) : NULL;
+        ms[i].queued = r[2]->type == REDIS_REPLY_INTEGER ? r[2]->integer : 0;
+        ms[i].running = r[3]->type == REDIS_REPLY_INTEGER ? r[3]->integer : 0;
+        for (int k = 0; k < 4; k++)
+            freeReplyObject(r[k]);
+    }
+    return 0;
+}
+
+/* ---- Digests ---- */
+
+/* Returns a new array of {"model": NAME, "digests": {MACHINE: DIGEST, ...}} for every model name
+ * that live machines report with more than one digest. */
+static json_t *digest_mismatches(const struct strvec *names, const struct mstat *ms)
+{
+    json_t *by_model = json_object(); /* name -> {machine: digest} */
+    for (size_t i = 0; i < names->n; i++) {
+        if (!ms[i].alive || !ms[i].hb)
+            continue;
+        json_t *models = json_object_get(json_object_get(ms[i].hb, "ollama"), "models");
+        size_t k;
+        json_t *m;
+        json_array_foreach(models, k, m) {
+            const char *name = json_string_value(json_object_get(m, "name"));
+            const char *digest = json_string_value(json_object_get(m, "digest"));
+            if (!name || !digest)
+                continue;
+            json_t *per = json_object_get(by_model, name);
+            if (!per)
+                json_object_set_new(by_model, name, per = json_object());
+            json_object_set_new(per, names->v[i], json_string(digest));
+        }
+    }
+    json_t *out = json_array();
+    const char *name;
+    json_t *per;
+    json_object_foreach(by_model, name, per) {
+        const char *first = NULL, *machine;
+        json_t *dg;
+        bool differ = false;
+        json_object_foreach(per, machine, dg) {
+            if (!first)
+                first = json_string_value(dg);
+            else if (strcmp(first, json_string_value(dg)))
+                differ = true;
+        }
+        if (differ)
+            json_array_append_new(out, json_pack("{s:s,s:O}", "model", name, "digests", per));
+    }
+    json_decref(by_model);
+    return out;
+}
+
+/* ---- Output ---- */
+
+static const char *or_q(const char *s) { return s ? s : "?"; }
+
+static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *hb_get(const struct mstat *m, const char *key)
+{
+    json_t *v = m->hb ? json_object_get(m->hb, key) : NULL;
+    return v ? json_incref(v) : json_null();
+}
+
+static void print_json(struct disp *d, const struct strvec *names, const struct mstat *ms, const size_t totals[S_N],
+                       size_t nids, json_t *mismatch)
+{
+    json_t *root = json_object(), *arr = json_array();
+    size_t alive = 0;
+    json_object_set_new(root, "namespace", json_string(d->ns));
+    for (size_t i = 0; i < names->n; i++) {
+        const struct mstat *m = &ms[i];
+        alive += m->alive;
+        json_t *o = json_object();
+        json_object_set_new(o, "machine", json_string(names->v[i]));
+        json_object_set_new(o, "alive", json_boolean(m->alive));
+        json_t *since = m->alive ? json_object_get(m->hb, "started_at") : NULL;
+        json_object_set_new(o, "since", since ? json_incref(since) : m->alive ? json_null() : jstr_or_null(m->lastseen));
+        json_object_set_new(o, "last_seen", m->alive && json_object_get(m->hb, "updated_at")
+                                                ? hb_get(m, "updated_at") : jstr_or_null(m->lastseen));
+        static const char *const hb_keys[] = {"pid", "host", "version", "slots", "busy", "draining", NULL};
+        for (int k = 0; hb_keys[k]; k++)
+            json_object_set_new(o, hb_keys[k], hb_get(m, hb_keys[k]));
+        json_object_set_new(o, "queued", json_integer(m->queued));
+        json_object_set_new(o, "running", json_integer(m->running));
+        json_object_set_new(o, "done", json_integer((json_int_t)m->by_state[S_DONE]));
+        json_object_set_new(o, "failed", json_integer((json_int_t)m->by_state[S_FAILED]));
+        json_object_set_new(o, "cancelled", json_integer((json_int_t)m->by_state[S_CANCELLED]));
+        json_t *cur = m->hb ? json_object_get(m->hb, "running") : NULL;
+        json_object_set_new(o, "current", json_is_array(cur) ? json_incref(cur) : json_array());
+        json_object_set_new(o, "ollama", hb_get(m, "ollama"));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(root, "machines", arr);
+    json_t *t = json_object();
+    json_object_set_new(t, "machines", json_integer((json_int_t)names->n));
+    json_object_set_new(t, "alive", json_integer((json_int_t)alive));
+    json_object_set_new(t, "experiments", json_integer((json_int_t)nids));
+    for (int s = 0; s < S_N; s++)
+        json_object_set_new(t, state_names[s], json_integer((json_int_t)totals[s]));
+    json_object_set_new(root, "totals", t);
+    json_object_set(root, "digest_mismatches", mismatch);
+    char *s = json_dumps(root, JSON_COMPACT);
+    puts(s);
+    free(s);
+    json_decref(root);
+}
+
+static const char *hb_str(const struct mstat *m, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(m->hb, key));
+    return s ? s : dflt;
+}
+
+static void print_text(const struct strvec *names, const struct mstat *ms, const size_t totals[S_N], size_t nids,
+                       json_t *mismatch)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < names->n; i++) {
+        const struct mstat *m = &ms[i];
+        const char *name = names->v[i];
+        alive += m->alive;
+        if (m->alive && m->hb) {
+            printf("%s: up since %s (pid %" JSON_INTEGER_FORMAT " on %s, worker %s), %" JSON_INTEGER_FORMAT
+                   " of %" JSON_INTEGER_FORMAT " slots busy%s\n",
+                   name, hb_str(m, "started_at", "?"), json_integer_value(json_object_get(m->hb, "pid")),
+                   hb_str(m, "host", "?"), hb_str(m, "version", "?"), json_integer_value(json_object_get(m->hb, "busy")),
+                   json_integer_value(json_object_get(m->hb, "slots")),
+                   json_is_true(json_object_get(m->hb, "draining")) ? ", draining" : "");
+        } else if (m->alive) {
+            printf("%s: up (heartbeat unreadable)\n", name);
+        } else if (m->lastseen) {
+            printf("%s: down since %s (last heartbeat)\n", name, m->lastseen);
+        } else {
+            printf("%s: down, never seen\n", name);
+        }
+        printf("  queued %lld, running %lld, done %zu, failed %zu, cancelled %zu\n", m->queued, m->running,
+               m->by_state[S_DONE], m->by_state[S_FAILED], m->by_state[S_CANCELLED]);
+        if (!m->alive || !m->hb)
+            continue;
+        json_t *ol = json_object_get(m->hb, "ollama");
+        if (!json_is_object(ol)) {
+            printf("  ollama unreachable\n");
+        } else {
+            printf("  ollama %s:", or_q(json_string_value(json_object_get(ol, "version"))));
+            size_t k;
+            json_t *mo;
+            json_t *models = json_object_get(ol, "models");
+            json_array_foreach(models, k, mo) {
+                const char *dg = json_string_value(json_object_get(mo, "digest"));
+                printf("%s %s %.12s", k ? "," : "", or_q(json_string_value(json_object_get(mo, "name"))), or_q(dg));
+            }
+            printf("%s\n", json_array_size(models) ? "" : " no models");
+        }
+        size_t k;
+        json_t *run;
+        json_array_foreach(json_object_get(m->hb, "running"), k, run) {
+            printf("  running %s: turn %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+                   " calls\n",
+                   or_q(json_string_value(json_object_get(run, "id"))),
+                   json_integer_value(json_object_get(run, "turn")), json_integer_value(json_object_get(run, "turns")),
+                   json_integer_value(json_object_get(run, "calls")));
+        }
+    }
+    size_t k;
+    json_t *mm;
+    json_array_foreach(mismatch, k, mm) {
+        printf("WARNING: model %s has different digests on live machines:", json_string_value(json_object_get(mm, "model")));
+        const char *machine;
+        json_t *dg;
+        int first = 1;
+        json_object_foreach(json_object_get(mm, "digests"), machine, dg) {
+            printf("%s %s %.12s", first ? "" : ",", machine, json_string_value(dg));
+            first = 0;
+        }
+        printf("\n");
+    }
+    printf("total: %zu machine%s (%zu up), %zu experiment%s: %zu queued, %zu running, %zu done, %zu failed, %zu "
+           "cancelled\n",
+           names->n, names->n == 1 ? "" : "s", alive, nids, nids == 1 ? "" : "s", totals[S_QUEUED], totals[S_RUNNING],
+           totals[S_DONE], totals[S_FAILED], totals[S_CANCELLED]);
+}
+
+/* ---- Subcommand ---- */
+
+static int status_run(struct disp *d, const char **args, int nargs)
+{
+    if (nargs) {
+        disp_errf("status: unexpected argument '%s' (see status --help)", args[0]);
+        return EXIT_USAGE;
+    }
+    int rc = disp_connect(d);
+    if (rc)
+        return rc;
+    struct strvec names = {0}, job_state = {0}, job_machine = {0};
+    size_t totals[S_N] = {0};
+    struct mstat *ms = NULL;
+    json_t *mismatch = NULL;
+
+    /* Registered machines (d->machines_given is false here, so this is SMEMBERS). */
+    bool given = d->machines_given;
+    d->machines_given = false;
+    rc = disp_machines(d, &names);
+    d->machines_given = given;
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < d->machines_arg.n; i++)
+        if (strvec_find(&names, d->machines_arg.v[i]) < 0)
+            strvec_push(&names, d->machines_arg.v[i]);
+    if ((rc = scan_jobs(d, &names, &job_state, &job_machine, totals)))
+        goto out;
+    strvec_sort(&names);
+
+    ms = xcalloc(names.n + 1, sizeof *ms);
+    for (size_t i = 0; i < job_state.n; i++) {
+        long at = job_machine.v[i][0] ? strvec_find(&names, job_machine.v[i]) : -1;
+        if (at >= 0)
+            ms[at].by_state[state_index(job_state.v[i])]++;
+    }
+    if ((rc = read_machines(d, &names, ms)))
+        goto out;
+    mismatch = digest_mismatches(&names, ms);
+    if (opt_json)
+        print_json(d, &names, ms, totals, job_state.n, mismatch);
+    else
+        print_text(&names, ms, totals, job_state.n, mismatch);
+out:
+    for (size_t i = 0; ms && i < names.n; i++) {
+        json_decref(ms[i].hb);
+        free(ms[i].lastseen);
+    }
+    free(ms);
+    json_decref(mismatch);
+    strvec_free(&names);
+    strvec_free(&job_state);
+    strvec_free(&job_machine);
+    return rc;
+}
+
+const struct disp_cmd status_cmd = {
+    .name = "status",
+    .synopsis = "status [--json]",
+    .summary = "show every machine's worker, queues, counts, running experiments and Ollama models",
+    .description =
+        "For every machine (registered in NS:machines, named with --machines, or holding experiments):\n"
+        "whether its worker is alive and since when, the lengths of its queue and running lists, its\n"
+        "done, failed and cancelled counts, what each busy slot runs and at which turn, and Ollama's\n"
+        "version and model digests from the heartbeat. A WARNING line names models whose digests differ\n"
+        "between live machines. The last line totals the experiments by state.\n",
+    .opts = status_opts,
+    .run = status_run,
+};
