@@ -36,7 +36,7 @@ static struct {
 };
 
 static const struct cfg_opt opts[] = {
-    {"redis", 0, "TURNQ_REDIS", CFG_STR, &opt.redis, 0, 0, "URL", "Redis: redis://[user:pass@]host:port[/db] or unix:///path"},
+    {"redis", 0, "TURNQ_REDIS", CFG_STR, &opt.redis, 0, 0, "URL", "Redis: redis://[user:pass@]host:port[/db] or unix:///path (default " REDISURL_DEFAULT ")"},
     {"namespace", 0, "TURNQ_NAMESPACE", CFG_STR, &opt.ns, 0, 0, "NS", "prefix of every key (default " DEF_NS ")"},
     {"machine", 0, "TURNQ_MACHINE", CFG_STR, &opt.machine, 0, 0, "NAME", "this machine's name (default: the host name)"},
     {"ollama", 0, "TURNQ_OLLAMA", CFG_STR, &opt.ollama, 0, 0, "URL", "this machine's Ollama (default " DEF_OLLAMA ")"},

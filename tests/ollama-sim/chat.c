@@ -422,6 +422,9 @@ static void on_call_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 void chat_handle(struct chat *ch, struct http_req *r)
 {
+    /* ev_now is the time the loop woke; after a busy iteration it lags, and every delay of
+     * this call (load, latency) is a timer relative to it: refresh it so none comes early */
+    ev_now_update(ch->loop);
     struct call *c = xcalloc(1, sizeof *c);
     c->chat = ch;
     c->req = r;
