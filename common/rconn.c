@@ -44,6 +44,8 @@ struct rconn {
     ev_timer reconnect;        /* DOWN: when to connect again */
     ev_timer connect_timeout;  /* CONNECTING/HANDSHAKE: give up */
     ev_timer deliver;          /* zero-delay: hand out queued NULL replies */
+    ev_timer watchdog;         /* no reply for reply_timeout_s while commands wait: drop */
+    double reply_timeout_s;    /* 0: no watchdog */
     struct cmd *failed;        /* commands issued while not ready, oldest first */
     struct cmd **failed_tail;
     rconn_state_fn *state_fn;
@@ -88,6 +90,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     if (!rc)
         return;
     rc->ac = NULL;
+    ev_timer_stop(rc->loop, &rc->watchdog);
     log_warn("redis %s: connection to %s lost%s%s", rc->name, rc->where, status == REDIS_OK ? "" : ": ",
              status == REDIS_OK ? "" : ac->errstr);
     schedule_reconnect(rc, rc->state == RCONN_READY);
@@ -213,7 +216,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
     struct cmd *c = privdata;
-    c->rc->pending--;
+    struct rconn *rc = c->rc;
+    rc->pending--;
+    /* Progress: re-arm the watchdog while commands still wait, else stop it (ev.pod method 2). */
+    if (rc->reply_timeout_s > 0 && !rc->freeing) {
+        if (rc->pending > 0)
+            ev_timer_again(rc->loop, &rc->watchdog);
+        else
+            ev_timer_stop(rc->loop, &rc->watchdog);
+    }
     run_cb(c, reply);
 }
 
@@ -246,6 +257,31 @@ static void fail_later(struct rconn *rc, struct cmd *c)
     }
 }
 
+static void sent(struct rconn *rc)
+{
+    if (rc->pending++ == 0 && rc->reply_timeout_s > 0)
+        ev_timer_again(rc->loop, &rc->watchdog);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rconn *rc = w->data;
+    ev_timer_stop(rc->loop, w);
+    log_warn("redis %s: no reply from %s for %.0f s with %d commands waiting (paused or partitioned?)",
+             rc->name, rc->where, rc->reply_timeout_s, rc->pending);
+    rconn_drop(rc);
+}
+
+void rconn_set_reply_timeout(struct rconn *rc, double seconds)
+{
+    rc->reply_timeout_s = seconds;
+    rc->watchdog.repeat = seconds;
+    if (seconds <= 0)
+        ev_timer_stop(rc->loop, &rc->watchdog);
+}
+
 static struct cmd *new_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg)
 {
     struct cmd *c = xcalloc(1, sizeof *c);
@@ -269,7 +305,7 @@ void rconn_command(struct rconn *rc, rconn_reply_fn *cb, void *arg, const char *
     if (rv != REDIS_OK)
         fail_later(rc, c);
     else
-        rc->pending++;
+        sent(rc);
 }
 
 void rconn_command_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, int argc, const char **argv,
@@ -280,7 +316,7 @@ void rconn_command_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, int arg
         redisAsyncCommandArgv(rc->ac, on_reply, c, argc, argv, argvlen) != REDIS_OK)
         fail_later(rc, c);
     else
-        rc->pending++;
+        sent(rc);
 }
 
 /* ---- Lifecycle ---- */
@@ -300,7 +336,8 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct redis_addr *addr, con
     ev_init(&rc->reconnect, on_reconnect);
     ev_init(&rc->connect_timeout, on_connect_timeout);
     ev_init(&rc->deliver, on_deliver);
-    rc->reconnect.data = rc->connect_timeout.data = rc->deliver.data = rc;
+    ev_init(&rc->watchdog, on_watchdog);
+    rc->reconnect.data = rc->connect_timeout.data = rc->deliver.data = rc->watchdog.data = rc;
     start_connect(rc);
     return rc;
 }
@@ -317,6 +354,7 @@ void rconn_drop(struct rconn *rc)
      * then fail later because the state is no longer READY. */
     bool was_ready = rc->state == RCONN_READY;
     rc->state = RCONN_DOWN;
+    ev_timer_stop(rc->loop, &rc->watchdog);
     kill_context(rc);
     schedule_reconnect(rc, was_ready);
 }
@@ -340,6 +378,7 @@ static void really_free(struct rconn *rc)
     ev_timer_stop(rc->loop, &rc->reconnect);
     ev_timer_stop(rc->loop, &rc->connect_timeout);
     ev_timer_stop(rc->loop, &rc->deliver);
+    ev_timer_stop(rc->loop, &rc->watchdog);
     rc->in_callback++;
     struct cmd *list = rc->failed;
     rc->failed = NULL;

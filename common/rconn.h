@@ -50,6 +50,11 @@ void rconn_command(struct rconn *rc, rconn_reply_fn *cb, void *arg, const char *
 void rconn_command_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, int argc, const char **argv,
                         const size_t *argvlen);
 
+/* hiredis 0.14 has no command timeout: this arms our own. When commands wait and no reply comes
+ * for `seconds` (a paused or partitioned Redis), the connection is dropped and their callbacks get
+ * NULL. On the claim connection it must exceed the BLMOVE block time. 0 turns it off (default). */
+void rconn_set_reply_timeout(struct rconn *rc, double seconds);
+
 /* Drops the connection now (a watchdog decided it is stuck); pending callbacks get NULL and it
  * reconnects with backoff. */
 void rconn_drop(struct rconn *rc);

@@ -280,6 +280,11 @@ int disp_machines(struct disp *d, struct strvec *out)
             strvec_push(out, d->machines_arg.v[i]);
         return 0;
     }
+    return disp_registered_machines(d, out);
+}
+
+int disp_registered_machines(struct disp *d, struct strvec *out)
+{
     int rc = disp_connect(d);
     if (rc)
         return rc;

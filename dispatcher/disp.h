@@ -97,6 +97,10 @@ int disp_reply(struct disp *d, redisReply **out);
  * Returns 0 (out may be empty) or an exit code after printing. */
 int disp_machines(struct disp *d, struct strvec *out);
 
+/* Appends the members of NS:machines, sorted by name (names that are not machine names are
+ * skipped with a warning). Returns 0 or an exit code after printing. */
+int disp_registered_machines(struct disp *d, struct strvec *out);
+
 /* Sets alive[i] to whether NS:worker:machines[i] exists (one pipelined EXISTS each). */
 int disp_workers_alive(struct disp *d, const struct strvec *machines, bool *alive);
 

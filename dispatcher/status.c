@@ -275,11 +275,18 @@ static void print_text(const struct strvec *names, const struct mstat *ms, const
         size_t k;
         json_t *run;
         json_array_foreach(json_object_get(m->hb, "running"), k, run) {
-            printf("  running %s: turn %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
-                   " calls\n",
-                   or_q(json_string_value(json_object_get(run, "id"))),
-                   json_integer_value(json_object_get(run, "turn")), json_integer_value(json_object_get(run, "turns")),
-                   json_integer_value(json_object_get(run, "calls")));
+            /* A slot's entry is written when it claims; before the spec is read, turn and turns
+             * are 0: say "starting" rather than "turn 0 of 0". */
+            json_int_t turn = json_integer_value(json_object_get(run, "turn"));
+            json_int_t turns = json_integer_value(json_object_get(run, "turns"));
+            printf("  running %s: ", or_q(json_string_value(json_object_get(run, "id"))));
+            if (turn <= 0)
+                printf("starting");
+            else if (turns <= 0)
+                printf("turn %" JSON_INTEGER_FORMAT, turn);
+            else
+                printf("turn %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT, turn, turns);
+            printf(", %" JSON_INTEGER_FORMAT " calls\n", json_integer_value(json_object_get(run, "calls")));
         }
     }
     size_t k;
@@ -317,12 +324,7 @@ static int status_run(struct disp *d, const char **args, int nargs)
     struct mstat *ms = NULL;
     json_t *mismatch = NULL;
 
-    /* Registered machines (d->machines_given is false here, so this is SMEMBERS). */
-    bool given = d->machines_given;
-    d->machines_given = false;
-    rc = disp_machines(d, &names);
-    d->machines_given = given;
-    if (rc)
+    if ((rc = disp_registered_machines(d, &names)))
         goto out;
     for (size_t i = 0; i < d->machines_arg.n; i++)
         if (strvec_find(&names, d->machines_arg.v[i]) < 0)

@@ -214,11 +214,12 @@ static void progress(const struct wset *w, bool tty, bool final)
     snprintf(line, sizeof line, "wait: %zu/%zu ended (%zu done, %zu failed, %zu cancelled), %zu running, %zu queued",
              c[C_DONE] + c[C_FAILED] + c[C_CANCELLED], w->ids.n, c[C_DONE], c[C_FAILED], c[C_CANCELLED],
              c[C_RUNNING], c[C_QUEUED]);
-    if (strcmp(line, prev) || final) {
-        fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
-        fflush(stderr);
-        snprintf(prev, sizeof prev, "%s", line);
-    }
+    if (strcmp(line, prev))
+        fprintf(stderr, "\r%s\033[K", line);
+    if (final)
+        fputc('\n', stderr);
+    fflush(stderr);
+    snprintf(prev, sizeof prev, "%s", line);
 }
 
 /* Names the failed experiments, one line each, with their machine and error. */

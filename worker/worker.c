@@ -30,6 +30,7 @@
 #define WORKER_HEARTBEAT_S 5.0    /* how often the lease and heartbeat are renewed */
 #define WORKER_LEASE_TTL_S 15     /* SPEC: a TTL of at most 15 s */
 #define WORKER_CLAIM_BLOCK_S 5    /* BLMOVE timeout; re-issued at once */
+#define WORKER_REDIS_REPLY_TIMEOUT_S 10.0 /* no reply this long while commands wait: reconnect */
 
 /* KEYS: heartbeat, machines, lastseen. ARGV: json, token, ttl, machine, now. Returns {1, ""} when
  * the lease is ours, or {0, holder's heartbeat} when another worker holds the machine. */
@@ -443,6 +444,8 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->cmd = rconn_new(loop, &cfg->redis, name, on_cmd_state, w);
     snprintf(name, sizeof name, "worker-%s-claim", cfg->machine);
     w->blk = rconn_new(loop, &cfg->redis, name, on_blk_state, w);
+    rconn_set_reply_timeout(w->cmd, WORKER_REDIS_REPLY_TIMEOUT_S);
+    rconn_set_reply_timeout(w->blk, WORKER_CLAIM_BLOCK_S + WORKER_REDIS_REPLY_TIMEOUT_S);
     ev_init(&w->beat, on_beat);
     w->beat.repeat = WORKER_HEARTBEAT_S;
     w->beat.data = w;

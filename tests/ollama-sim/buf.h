@@ -19,8 +19,14 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 
 /* ---- Reading ---- */
 /* Bytes not yet consumed, and their count. */
-static inline const char *buf_head(const struct buf *b) { return b->data ? b->data + b->off : ""; }
-static inline size_t buf_avail(const struct buf *b) { return b->len - b->off; }
+static inline const char *buf_head(const struct buf *b)
+{
+    return b->data ? b->data + b->off : "";
+}
+static inline size_t buf_avail(const struct buf *b)
+{
+    return b->len - b->off;
+}
 /* Marks n bytes as consumed; an emptied buffer rewinds to offset 0. */
 void buf_consume(struct buf *b, size_t n);
 /* Moves the live bytes to the front so appends reuse the space. */

@@ -40,8 +40,8 @@
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_NDJSON "application/x-ndjson"
 #define BUSY_TEXT "server busy, please try again.  maximum pending requests exceeded"
-#define STOPPED_TEXT                                                                                 \
-    "model runner has unexpectedly stopped, this may be due to resource limitations or an internal " \
+#define STOPPED_TEXT                                                                                         \
+    "model runner has unexpectedly stopped, this may be due to resource limitations or an internal "         \
     "error, check ollama server logs for details"
 #define GARBAGE_TEXT "<html><head><title>502 Bad Gateway</title></head><body>ollama-sim garbage fault\n"
 #define STALL_PIECES 2
@@ -59,20 +59,20 @@ struct call {
     struct chat *chat;
     struct http_req *req; /* borrowed; NULL once finished or cancelled */
     struct chatreq cr;
-    struct model *model;  /* borrowed from the registry; NULL until acquired */
+    struct model *model; /* borrowed from the registry; NULL until acquired */
     struct gen_plan plan;
     enum call_state state;
     enum sim_fault fault;
-    int preload;          /* no messages: load only */
+    int preload; /* no messages: load only */
     int has_slot;
     int logged;
     ev_timer timer;
     int64_t t0_ns, loaded_ns, prefill_ns, eval_ns; /* CLOCK_MONOTONIC */
-    size_t next;          /* next piece to emit */
-    size_t n_pieces;      /* tokens, or 1 for a tool call */
-    size_t stop_after;    /* pieces before the end (fewer for stall) */
-    struct call *qnext;   /* slot queue */
-    struct call *prev, *next_call; /* every live call */
+    size_t next;                                   /* next piece to emit */
+    size_t n_pieces;                               /* tokens, or 1 for a tool call */
+    size_t stop_after;                             /* pieces before the end (fewer for stall) */
+    struct call *qnext;                            /* slot queue */
+    struct call *prev, *next_call;                 /* every live call */
 };
 
 struct chat {
@@ -80,8 +80,8 @@ struct chat {
     const struct sim_opts *o;
     struct models *models;
     struct reqlog *log;
-    unsigned long counted;  /* calls with messages seen, for --fail-every */
-    int busy;               /* calls holding a slot */
+    unsigned long counted; /* calls with messages seen, for --fail-every */
+    int busy;              /* calls holding a slot */
     struct call *q_head, *q_tail;
     struct call *calls;
 };
@@ -376,8 +376,7 @@ static void start_eval(struct call *c)
         call_log(c, -1);
         c->state = CALL_HELD;
         return;
-    default:
-        break;
+    default: break;
     }
     gen_plan_make(c->cr.messages, c->cr.tools, c->chat->o->actions, &c->plan);
     c->n_pieces = c->plan.tool ? 1 : c->plan.n_tokens;
@@ -495,8 +494,8 @@ void chat_handle(struct chat *ch, struct http_req *r)
             return;
         }
     }
-    double ready = models_acquire(m, c->cr.runner_sig, c->cr.num_ctx, c->cr.keep_alive_s, now,
-                                  ch->o->load_ms / 1000.0);
+    double ready =
+        models_acquire(m, c->cr.runner_sig, c->cr.num_ctx, c->cr.keep_alive_s, now, ch->o->load_ms / 1000.0);
     c->model = m;
     r->on_cancel = on_cancel;
     r->data = c;

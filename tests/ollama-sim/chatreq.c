@@ -67,25 +67,33 @@ static int want_string(const json_t *o, const char *key, const char *field, char
     return 0;
 }
 
-/* Go's encoding/json syntax errors, approximated from jansson's position. */
+/* Go's encoding/json syntax errors, approximated: jansson points just past the offending token
+ * and says what it expected; Go names the offending character and where it stood. */
 static int syntax_error(const char *body, size_t len, const json_error_t *je, char err[ERR_LEN])
 {
     size_t pos = (size_t)je->position;
-    if (json_error_code(je) == json_error_premature_end_of_input || pos >= len) {
+    if (json_error_code(je) == json_error_premature_end_of_input || pos == 0 || len == 0) {
         set_err(err, "unexpected EOF");
         return 400;
     }
-    /* jansson points past the offending byte; back up over it */
-    size_t at = pos > 0 ? pos - 1 : 0;
-    while (at > 0 && (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t'))
-        at--;
-    unsigned char ch = (unsigned char)body[at];
-    if (ch >= 0x20 && ch < 0x7f && ch != '\'')
-        set_err(err, "invalid character '%c' looking for beginning of value", ch);
-    else if (ch == '\'')
-        set_err(err, "invalid character '\\'' looking for beginning of value");
+    unsigned char ch = (unsigned char)body[(pos <= len ? pos : len) - 1];
+    const char *t = je->text, *where = "looking for beginning of value";
+    if (strstr(t, "string or '}' expected"))
+        where = "looking for beginning of object key string";
+    else if (strstr(t, "':' expected"))
+        where = "after object key";
+    else if (strstr(t, "',' or '}' expected"))
+        where = "after object key:value pair";
+    else if (strstr(t, "',' or ']' expected") || strstr(t, "']' expected"))
+        where = "after array element";
+    else if (strstr(t, "'}' expected"))
+        where = "after object key:value pair";
+    if (ch == '\'')
+        set_err(err, "invalid character '\\'' %s", where);
+    else if (ch >= 0x20 && ch < 0x7f)
+        set_err(err, "invalid character '%c' %s", ch, where);
     else
-        set_err(err, "invalid character '\\x%02x' looking for beginning of value", ch);
+        set_err(err, "invalid character '\\x%02x' %s", ch, where);
     return 400;
 }
 
@@ -95,8 +103,7 @@ static int check_tool_calls(const json_t *tcs, char err[ERR_LEN])
         return type_error(err, tcs, "Message.messages.tool_calls", "[]api.ToolCall");
     size_t j;
     const json_t *tc;
-    json_array_foreach(tcs, j, tc)
-    {
+    json_array_foreach (tcs, j, tc) {
         if (json_is_null(tc))
             continue;
         if (!json_is_object(tc))
@@ -133,8 +140,7 @@ static int check_messages(struct chatreq *cr, char err[ERR_LEN])
     cr->n_messages = (long)json_array_size(msgs);
     size_t i;
     const json_t *m;
-    json_array_foreach(msgs, i, m)
-    {
+    json_array_foreach (msgs, i, m) {
         if (!json_is_object(m))
             return type_error(err, m, "ChatRequest.messages", "api.Message");
         static const char *strs[] = {"role", "content", "thinking", "tool_name", "tool_call_id"};
@@ -168,8 +174,7 @@ static int check_tools(struct chatreq *cr, char err[ERR_LEN])
         return type_error(err, tools, "ChatRequest.tools", "api.Tools");
     size_t i;
     const json_t *t;
-    json_array_foreach(tools, i, t)
-    {
+    json_array_foreach (tools, i, t) {
         if (!json_is_object(t))
             return type_error(err, t, "ChatRequest.tools", "api.Tool");
         if (want_string(t, "type", "Tool.tools.type", err))
@@ -232,10 +237,13 @@ static int check_think(struct chatreq *cr, char err[ERR_LEN])
         }
         char q[128];
         gocompat_quote(s, q, sizeof q);
-        set_err(err, "invalid think value: %s (must be \"high\", \"medium\", \"low\", \"max\", true, or false)", q);
+        set_err(err,
+                "invalid think value: %s (must be \"high\", \"medium\", \"low\", \"max\", true, or false)",
+                q);
         return 400;
     }
-    set_err(err, "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)");
+    set_err(err,
+            "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)");
     return 400;
 }
 
@@ -246,7 +254,8 @@ int chatreq_parse(const char *body, size_t len, struct chatreq *cr, char err[ERR
     cr->stream = 1;
     cr->keep_alive_s = DEFAULT_KEEP_ALIVE_S;
     size_t blank = 0;
-    while (blank < len && (body[blank] == ' ' || body[blank] == '\n' || body[blank] == '\r' || body[blank] == '\t'))
+    while (blank < len &&
+           (body[blank] == ' ' || body[blank] == '\n' || body[blank] == '\r' || body[blank] == '\t'))
         blank++;
     if (blank == len) {
         set_err(err, "missing request body");
@@ -309,13 +318,25 @@ static const struct {
     enum opt_kind kind;
     int runner; /* a load-time (Runner) option: a change reloads the model */
 } known_opts[] = {
-    {"num_keep", OPT_INT, 0},        {"seed", OPT_INT, 0},           {"num_predict", OPT_INT, 0},
-    {"top_k", OPT_INT, 0},           {"top_p", OPT_FLOAT, 0},        {"min_p", OPT_FLOAT, 0},
-    {"typical_p", OPT_FLOAT, 0},     {"repeat_last_n", OPT_INT, 0},  {"temperature", OPT_FLOAT, 0},
-    {"repeat_penalty", OPT_FLOAT, 0}, {"presence_penalty", OPT_FLOAT, 0},
-    {"frequency_penalty", OPT_FLOAT, 0}, {"stop", OPT_STRINGS, 0},
-    {"num_ctx", OPT_INT, 1},         {"num_batch", OPT_INT, 1},      {"num_gpu", OPT_INT, 1},
-    {"main_gpu", OPT_INT, 1},        {"use_mmap", OPT_BOOL, 1},      {"num_thread", OPT_INT, 1},
+    {"num_keep", OPT_INT, 0},
+    {"seed", OPT_INT, 0},
+    {"num_predict", OPT_INT, 0},
+    {"top_k", OPT_INT, 0},
+    {"top_p", OPT_FLOAT, 0},
+    {"min_p", OPT_FLOAT, 0},
+    {"typical_p", OPT_FLOAT, 0},
+    {"repeat_last_n", OPT_INT, 0},
+    {"temperature", OPT_FLOAT, 0},
+    {"repeat_penalty", OPT_FLOAT, 0},
+    {"presence_penalty", OPT_FLOAT, 0},
+    {"frequency_penalty", OPT_FLOAT, 0},
+    {"stop", OPT_STRINGS, 0},
+    {"num_ctx", OPT_INT, 1},
+    {"num_batch", OPT_INT, 1},
+    {"num_gpu", OPT_INT, 1},
+    {"main_gpu", OPT_INT, 1},
+    {"use_mmap", OPT_BOOL, 1},
+    {"num_thread", OPT_INT, 1},
 };
 
 int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN])
@@ -326,8 +347,7 @@ int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN])
     memset(runner_set, 0, sizeof runner_set);
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)opts, key, v)
-    {
+    json_object_foreach ((json_t *)opts, key, v) {
         if (json_is_null(v))
             continue;
         for (size_t i = 0; i < sizeof known_opts / sizeof known_opts[0]; i++) {
@@ -363,11 +383,11 @@ int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN])
                 }
                 size_t j;
                 const json_t *e;
-                json_array_foreach(v, j, e) if (!json_is_string(e))
-                {
-                    set_err(err, "option \"%s\" must be of an array of strings", key);
-                    return 500;
-                }
+                json_array_foreach (v, j, e)
+                    if (!json_is_string(e)) {
+                        set_err(err, "option \"%s\" must be of an array of strings", key);
+                        return 500;
+                    }
                 break;
             }
             }

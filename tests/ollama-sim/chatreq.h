@@ -10,18 +10,18 @@
 #define CHATREQ_DEFAULT_CTX 4096 /* the server default num_ctx (Ollama below 23 GiB of VRAM) */
 
 struct chatreq {
-    json_t *root;         /* the parsed body; owned (chatreq_clear) */
-    const char *model;    /* borrowed from root; NULL when absent or not a string */
-    json_t *messages;     /* borrowed; NULL when absent or null */
-    long n_messages;      /* count, or -1 when messages is absent/invalid (the log's null) */
-    json_t *tools;        /* borrowed; NULL when absent */
+    json_t *root;      /* the parsed body; owned (chatreq_clear) */
+    const char *model; /* borrowed from root; NULL when absent or not a string */
+    json_t *messages;  /* borrowed; NULL when absent or null */
+    long n_messages;   /* count, or -1 when messages is absent/invalid (the log's null) */
+    json_t *tools;     /* borrowed; NULL when absent */
     size_t n_tools;
-    int stream;           /* default 1 */
+    int stream; /* default 1 */
     int has_keep_alive;
-    double keep_alive_s;  /* INFINITY: forever (a negative keep_alive) */
-    int think;            /* think was true or a level */
-    int num_ctx;          /* options.num_ctx, or CHATREQ_DEFAULT_CTX (after check_options) */
-    char *runner_sig;     /* the load-time options, for reload detection; owned */
+    double keep_alive_s; /* INFINITY: forever (a negative keep_alive) */
+    int think;           /* think was true or a level */
+    int num_ctx;         /* options.num_ctx, or CHATREQ_DEFAULT_CTX (after check_options) */
+    char *runner_sig;    /* the load-time options, for reload detection; owned */
 };
 
 /* Parses body into cr (zeroed first). Returns 0, or the HTTP status of the failure (400) with

@@ -113,7 +113,8 @@ void gen_plan_make(const json_t *messages, const json_t *tools, int actions, str
     for (size_t i = 0; i < n; i++) {
         const json_t *m = json_array_get(messages, i);
         const char *role = str_of(m, "role");
-        chars += strlen(str_of(m, "content")) + strlen(str_of(m, "thinking")) + strlen(str_of(m, "tool_name"));
+        chars +=
+            strlen(str_of(m, "content")) + strlen(str_of(m, "thinking")) + strlen(str_of(m, "tool_name"));
         if (json_object_get(m, "tool_calls"))
             chars += json_sink(json_object_get(m, "tool_calls")).n;
         if (strcmp(role, "user") == 0)
@@ -151,7 +152,8 @@ void gen_plan_make(const json_t *messages, const json_t *tools, int actions, str
     struct buf b = {0};
     if (results > 0) {
         buf_printf(&b, "After %d tool call%s, here is my answer. The last tool, %s, returned: ", results,
-                   results == 1 ? "" : "s", *str_of(last_tool, "tool_name") ? str_of(last_tool, "tool_name") : "unnamed");
+                   results == 1 ? "" : "s",
+                   *str_of(last_tool, "tool_name") ? str_of(last_tool, "tool_name") : "unnamed");
         append_cut(&b, str_of(last_tool, "content"), QUOTE_MAX);
     } else {
         buf_puts(&b, "Here is my answer, with no tool calls needed.");

@@ -7,13 +7,13 @@
 #include <stddef.h>
 
 struct gen_plan {
-    int tool;            /* 1: one tool call; 0: a final text */
-    json_t *tool_call;   /* {"id","function":{"index":0,"name","arguments"}}; owned, or NULL */
-    char *text;          /* the final text ("" for a tool call); owned */
-    char **tokens;       /* text split into word-ish tokens, each with its leading blank; owned */
+    int tool;          /* 1: one tool call; 0: a final text */
+    json_t *tool_call; /* {"id","function":{"index":0,"name","arguments"}}; owned, or NULL */
+    char *text;        /* the final text ("" for a tool call); owned */
+    char **tokens;     /* text split into word-ish tokens, each with its leading blank; owned */
     size_t n_tokens;
-    int prompt_tokens;   /* prompt_eval_count: (characters of the conversation)/4 + 4/message + 10 */
-    int eval_tokens;     /* eval_count: tokens generated */
+    int prompt_tokens; /* prompt_eval_count: (characters of the conversation)/4 + 4/message + 10 */
+    int eval_tokens;   /* eval_count: tokens generated */
 };
 
 /* Plans the reply to messages (a non-empty array, borrowed) offering tools (array or NULL,

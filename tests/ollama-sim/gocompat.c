@@ -66,14 +66,9 @@ static int64_t unit_ns(const char *u, size_t n)
         const char *name;
         int64_t ns;
     } units[] = {
-        {"ns", 1LL},
-        {"us", 1000LL},
-        {"\xc2\xb5s", 1000LL}, /* U+00B5 micro sign */
-        {"\xce\xbcs", 1000LL}, /* U+03BC Greek small letter mu */
-        {"ms", 1000000LL},
-        {"s", 1000000000LL},
-        {"m", 60LL * 1000000000LL},
-        {"h", 3600LL * 1000000000LL},
+        {"ns", 1LL},           {"us", 1000LL},      {"\xc2\xb5s", 1000LL}, /* U+00B5 micro sign */
+        {"\xce\xbcs", 1000LL},                                             /* U+03BC Greek small letter mu */
+        {"ms", 1000000LL},     {"s", 1000000000LL}, {"m", 60LL * 1000000000LL}, {"h", 3600LL * 1000000000LL},
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)

@@ -1,8 +1,8 @@
 /* httpd: the sim's HTTP/1.1 server.
  *
- * Each accepted socket is a struct conn with its watchers embedded (a read and a write ev_io,
- * a 0 s "defer" timer and a "linger" timer), an input and an output buffer, and one
- * http_parser. The connection is a small state machine (enum conn_state below):
+ * Each accepted socket is a struct httpd_conn (httpd_conn.h) with its watchers embedded (a read
+ * and a write ev_io, a 0 s "defer" timer and a "linger" timer), an input and an output buffer
+ * and one http_parser. The connection is a small state machine (enum httpd_conn_state):
  *
  *   READING --request complete--> HANDLING --finished, keep-alive--> READING
  *      |                              | finished, close
@@ -12,8 +12,8 @@
  * Pipelining: the parser is paused in on_message_complete, so bytes of a following request stay
  * in the input buffer until the current response is finished; that keeps responses in order
  * and gives the handler one request per connection at a time. While a request is with the
- * handler the socket is still read (up to IN_MAX) so a client that goes away is noticed at once
- * and its request cancelled, as Go's server cancels the request context.
+ * handler the socket is still read (up to HTTPD_IN_MAX) so a client that goes away is noticed
+ * at once and its request cancelled, as Go's server cancels the request context.
  *
  * Nothing is freed from inside a handler's call: failures move the connection to DEAD and arm
  * the 0 s defer timer, whose callback (outside any handler's stack) calls on_cancel for an
@@ -21,92 +21,34 @@
  * down and drains input for a moment first, so the client reads the whole response rather than
  * a reset (the "lingering close" every HTTP server needs).
  *
- * Limits: URL 8 KiB, 100 header lines of at most 256 + 8 KiB, http-parser's 80 KiB header
- * block, 64 MiB body, 1 MiB of pipelined input, 64 MiB of unsent output, 4096 connections. */
+ * Request parsing (the http-parser callbacks) lives in httpd_parse.c; both files share
+ * httpd_conn.h. Limits (httpd_conn.h): URL 8 KiB, 100 header lines of at most 256 + 8 KiB,
+ * http-parser's 80 KiB header block, 64 MiB body, 1 MiB of pipelined input, 64 MiB of unsent
+ * output, 4096 connections. */
 #include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "gocompat.h"
+#include "httpd_conn.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define MAX_URL 8192
-#define MAX_FIELD 256
-#define MAX_VALUE 8192
-#define MAX_HEADERS 100
-#define MAX_BODY (64u * 1024 * 1024)
-#define IN_MAX (1u * 1024 * 1024)
-#define OUT_MAX (64u * 1024 * 1024)
-#define MAX_CONNS 4096
-#define LINGER_S 2.0
-#define READ_CHUNK 65536
-
-enum conn_state {
-    CONN_READING,  /* parsing the next request; none is with the handler */
-    CONN_HANDLING, /* a complete request is with the handler */
-    CONN_FLUSHING, /* the last response is queued; close once it is written */
-    CONN_DRAINING, /* write side shut down; discarding input until EOF or LINGER_S */
-    CONN_DEAD,     /* finished with; freed by the defer timer */
-};
-
-struct conn {
-    struct http_req req; /* first: a struct http_req * is a struct conn * */
-    struct httpd *srv;
-    int fd;
-    ev_io rio, wio;
-    ev_timer defer;  /* 0 s: resume parsing, or free a DEAD connection */
-    ev_timer linger; /* bounds DRAINING */
-    http_parser parser;
-    enum conn_state state;
-    struct buf in, out;
-    /* the request being parsed */
-    struct buf url, body, field, value, extra;
-    char *path, *host, *experiment, *turn; /* owned */
-    int nheaders, nhost;
-    int in_value;      /* the last header callback was a value */
-    int reject_status; /* why a callback stopped the parser: 413, 414, 431 or 400 */
-    const char *reject_text;
-    int msg_done;      /* on_message_complete ran */
-    int keep_alive;    /* the connection stays open after this response */
-    int in_parse;      /* conn_parse is on the stack */
-    /* the response */
-    int req_open;      /* a dispatched request is not finished */
-    int resp_started;  /* status line written */
-    int resp_chunked;  /* body framed as chunks */
-    int resp_head;     /* HEAD: headers only */
-    struct conn *prev, *next;
-};
-
-struct httpd {
-    struct ev_loop *loop;
-    int fd;
-    int port;
-    ev_io accept_io;
-    struct httpd_handler h;
-    struct conn *conns; /* list of live connections */
-    int nconns;
-};
-
-static void conn_parse(struct conn *c);
-static void conn_flush(struct conn *c);
-static void conn_fail(struct conn *c);
-
-#define CONN_OF(r) ((struct conn *)(void *)(r))
+static void conn_parse(struct httpd_conn *c);
+static void conn_flush(struct httpd_conn *c);
+static void conn_fail(struct httpd_conn *c);
 
 /* ---- Status texts ---- */
 
@@ -132,20 +74,26 @@ static const char *reason(int status)
 
 /* ---- Output ---- */
 
-static void out_append(struct conn *c, const void *p, size_t n)
+static void out_append(struct httpd_conn *c, const void *p, size_t n)
 {
     if (c->state == CONN_DEAD)
         return;
     buf_append(&c->out, p, n);
-    if (buf_avail(&c->out) > OUT_MAX) {
+    if (buf_avail(&c->out) > HTTPD_OUT_MAX) {
         log_warn("connection fd=%d: client is not reading; dropping it", c->fd);
         conn_fail(c);
     }
 }
 
+void httpd_conn_send(struct httpd_conn *c, const void *p, size_t n)
+{
+    out_append(c, p, n);
+    conn_flush(c);
+}
+
 /* Writes the status line and headers. length: < 0 chunked/close-delimited, else Content-Length;
  * no_length leaves both out (1xx, 204). */
-static void start_response(struct conn *c, int status, const char *ctype, ssize_t length, int no_length)
+static void start_response(struct httpd_conn *c, int status, const char *ctype, ssize_t length, int no_length)
 {
     char date[GOCOMPAT_TIME_LEN];
     gocompat_http_date(time(NULL), date);
@@ -169,12 +117,12 @@ static void start_response(struct conn *c, int status, const char *ctype, ssize_
     buf_printf(o, "Date: %s\r\n\r\n", date);
     c->resp_started = 1;
     c->resp_chunked = length < 0 && !no_length && c->req.http_minor >= 1;
-    if (buf_avail(o) > OUT_MAX)
+    if (buf_avail(o) > HTTPD_OUT_MAX)
         conn_fail(c);
 }
 
 /* The request is done from the handler's side: go on to the next one or close. */
-static void finish_request(struct conn *c)
+static void finish_request(struct httpd_conn *c)
 {
     c->req_open = 0;
     if (c->state == CONN_DEAD)
@@ -193,14 +141,14 @@ static void finish_request(struct conn *c)
 
 void httpd_add_header(struct http_req *r, const char *name, const char *value)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     if (!c->resp_started)
         buf_printf(&c->extra, "%s: %s\r\n", name, value);
 }
 
 void httpd_reply(struct http_req *r, int status, const char *ctype, const void *body, size_t len)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     if (c->resp_started || c->state == CONN_FLUSHING || c->state == CONN_DRAINING)
         return; /* a second answer to one request is a bug in the caller; ignore it */
     int early = c->state == CONN_READING; /* from on_headers: the body will not be read */
@@ -224,7 +172,7 @@ void httpd_reply(struct http_req *r, int status, const char *ctype, const void *
 
 void httpd_stream_begin(struct http_req *r, int status, const char *ctype, ssize_t length)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     if (c->resp_started || c->state == CONN_DEAD)
         return;
     start_response(c, status, ctype, length, 0);
@@ -233,7 +181,7 @@ void httpd_stream_begin(struct http_req *r, int status, const char *ctype, ssize
 
 void httpd_stream_write(struct http_req *r, const void *data, size_t len)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     if (!c->resp_started || c->state == CONN_DEAD || len == 0 || c->resp_head)
         return;
     if (c->resp_chunked) {
@@ -250,7 +198,7 @@ void httpd_stream_write(struct http_req *r, const void *data, size_t len)
 
 void httpd_stream_end(struct http_req *r)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     if (c->resp_started && c->resp_chunked && !c->resp_head)
         out_append(c, "0\r\n\r\n", 5);
     finish_request(c);
@@ -258,7 +206,7 @@ void httpd_stream_end(struct http_req *r)
 
 void httpd_drop(struct http_req *r)
 {
-    struct conn *c = CONN_OF(r);
+    struct httpd_conn *c = CONN_OF(r);
     c->req_open = 0;
     if (c->state == CONN_DEAD)
         return;
@@ -270,10 +218,11 @@ void httpd_drop(struct http_req *r)
 }
 
 /* httpd's own answer to a request it will not hand over; always closes the connection. */
-static void conn_reject(struct conn *c, int status, const char *text)
+static void conn_reject(struct httpd_conn *c, int status, const char *text)
 {
     char body[128];
-    int n = snprintf(body, sizeof body, "%d %s%s%s", status, reason(status), text ? ": " : "", text ? text : "");
+    int n =
+        snprintf(body, sizeof body, "%d %s%s%s", status, reason(status), text ? ": " : "", text ? text : "");
     c->keep_alive = 0;
     buf_reset(&c->extra);
     if (c->srv->h.on_reject)
@@ -288,7 +237,7 @@ static void conn_reject(struct conn *c, int status, const char *text)
 
 /* ---- Connection lifetime ---- */
 
-static void conn_destroy(struct conn *c)
+static void conn_destroy(struct httpd_conn *c)
 {
     struct httpd *s = c->srv;
     if (c->req_open && c->req.on_cancel) {
@@ -315,7 +264,7 @@ static void conn_destroy(struct conn *c)
 }
 
 /* Marks the connection finished; it is freed on the next loop turn (never under a handler). */
-static void conn_fail(struct conn *c)
+static void conn_fail(struct httpd_conn *c)
 {
     if (c->state == CONN_DEAD)
         return;
@@ -327,16 +276,16 @@ static void conn_fail(struct conn *c)
     ev_timer_start(c->srv->loop, &c->defer);
 }
 
-static void start_drain(struct conn *c)
+static void start_drain(struct httpd_conn *c)
 {
     c->state = CONN_DRAINING;
     shutdown(c->fd, SHUT_WR);
     ev_io_start(c->srv->loop, &c->rio);
-    ev_timer_set(&c->linger, LINGER_S, 0.);
+    ev_timer_set(&c->linger, HTTPD_LINGER_S, 0.);
     ev_timer_start(c->srv->loop, &c->linger);
 }
 
-static void conn_flush(struct conn *c)
+static void conn_flush(struct httpd_conn *c)
 {
     if (c->state == CONN_DEAD || c->state == CONN_DRAINING)
         return;
@@ -370,7 +319,7 @@ static void on_conn_write(struct ev_loop *loop, ev_io *w, int revents)
 static void on_conn_defer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop, (void)revents;
-    struct conn *c = w->data;
+    struct httpd_conn *c = w->data;
     if (c->state == CONN_DEAD)
         conn_destroy(c);
     else if (c->state == CONN_READING)
@@ -386,8 +335,8 @@ static void on_conn_linger(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop, (void)revents;
-    struct conn *c = w->data;
-    char tmp[READ_CHUNK];
+    struct httpd_conn *c = w->data;
+    char tmp[HTTPD_READ_CHUNK];
     ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
@@ -403,223 +352,14 @@ static void on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
         break;
     case CONN_HANDLING:
         buf_append(&c->in, tmp, (size_t)n);
-        if (buf_avail(&c->in) > IN_MAX)
+        if (buf_avail(&c->in) > HTTPD_IN_MAX)
             ev_io_stop(c->srv->loop, &c->rio); /* resumes when the request is finished */
         break;
-    default: /* FLUSHING, DRAINING: nothing more is parsed */
-        break;
+    default: /* FLUSHING, DRAINING: nothing more is parsed */ break;
     }
 }
 
-/* ---- Parsing ---- */
-
-static void req_reset(struct conn *c)
-{
-    buf_reset(&c->url), buf_reset(&c->body), buf_reset(&c->field), buf_reset(&c->value);
-    buf_reset(&c->extra);
-    free(c->path), free(c->host), free(c->experiment), free(c->turn);
-    c->path = c->host = c->experiment = c->turn = NULL;
-    c->nheaders = c->nhost = c->in_value = c->msg_done = 0;
-    c->reject_status = 0;
-    c->reject_text = NULL;
-    c->resp_started = c->resp_chunked = c->resp_head = 0;
-    memset(&c->req, 0, sizeof c->req);
-    c->req.body = "";
-}
-
-/* Stops the parser with an error: -1, because 1 from on_headers_complete would mean "no body". */
-static int stop_parse(struct conn *c, int status, const char *text)
-{
-    c->reject_status = status;
-    c->reject_text = text;
-    return -1;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    req_reset(p->data);
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (buf_avail(&c->url) + len > MAX_URL)
-        return stop_parse(c, 414, NULL);
-    buf_append(&c->url, at, len);
-    return 0;
-}
-
-static void header_commit(struct conn *c)
-{
-    const char *f = buf_head(&c->field), *v = buf_head(&c->value);
-    char **slot = NULL;
-    if (strcasecmp(f, "host") == 0) {
-        c->nhost++;
-        slot = &c->host;
-    } else if (strcasecmp(f, "x-turnq-experiment") == 0) {
-        slot = &c->experiment;
-    } else if (strcasecmp(f, "x-turnq-turn") == 0) {
-        slot = &c->turn;
-    } else if (strcasecmp(f, "expect") == 0) {
-        if (strcasecmp(v, "100-continue") == 0)
-            c->req.expect_continue = 1;
-    }
-    if (slot && !*slot)
-        *slot = xstrdup(v);
-    buf_reset(&c->field);
-    buf_reset(&c->value);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (c->in_value) {
-        header_commit(c);
-        c->in_value = 0;
-    }
-    if (buf_avail(&c->field) == 0 && ++c->nheaders > MAX_HEADERS)
-        return stop_parse(c, 431, NULL);
-    if (buf_avail(&c->field) + len > MAX_FIELD)
-        return stop_parse(c, 431, NULL);
-    buf_append(&c->field, at, len);
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    c->in_value = 1;
-    if (buf_avail(&c->value) + len > MAX_VALUE)
-        return stop_parse(c, 431, NULL);
-    buf_append(&c->value, at, len);
-    return 0;
-}
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* The path of the request target, percent-decoded as Go's URL.Path is; NULL when invalid. */
-static char *target_path(const char *url, size_t len)
-{
-    const char *p = url;
-    size_t n = len;
-    if (len > 0 && url[0] != '/' && strcmp(url, "*") != 0) {
-        struct http_parser_url u;
-        http_parser_url_init(&u);
-        if (http_parser_parse_url(url, len, 0, &u) != 0)
-            return NULL;
-        if (u.field_set & (1 << UF_PATH)) {
-            p = url + u.field_data[UF_PATH].off;
-            n = u.field_data[UF_PATH].len;
-        } else {
-            p = "/";
-            n = 1;
-        }
-    }
-    size_t end = strcspn(p, "?#");
-    if (end < n)
-        n = end;
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%') {
-            if (i + 2 >= n) {
-                free(out);
-                return NULL;
-            }
-            int a = hexval((unsigned char)p[i + 1]), b = hexval((unsigned char)p[i + 2]);
-            if (a < 0 || b < 0) {
-                free(out);
-                return NULL;
-            }
-            out[o++] = (char)(a * 16 + b);
-            i += 2;
-        } else {
-            out[o++] = p[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    struct conn *c = p->data;
-    struct httpd *s = c->srv;
-    if (c->in_value)
-        header_commit(c);
-    c->in_value = 0;
-    c->req.method = p->method;
-    c->req.method_name = http_method_str((enum http_method)p->method);
-    c->req.http_minor = p->http_major > 1 ? 1 : p->http_minor;
-    c->keep_alive = http_should_keep_alive(p);
-    c->resp_head = p->method == HTTP_HEAD;
-    c->path = target_path(buf_head(&c->url), buf_avail(&c->url));
-    c->req.path = c->path;
-    c->req.host = c->host;
-    c->req.experiment = c->experiment;
-    c->req.turn = c->turn;
-    if (!c->path)
-        return stop_parse(c, 400, NULL);
-    /* Go's net/http rules, checked before any handler runs */
-    if (c->nhost > 1)
-        return stop_parse(c, 400, "too many Host headers");
-    if (c->nhost == 0 && p->http_major == 1 && p->http_minor >= 1)
-        return stop_parse(c, 400, "missing required Host header");
-    int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > MAX_BODY)
-        return stop_parse(c, 413, NULL);
-    if (!has_body)
-        c->req.expect_continue = 0;
-    if (s->h.on_headers && s->h.on_headers(s->h.ud, &c->req) != 0) {
-        http_parser_pause(p, 1); /* answered already: stop here, never read the body */
-        return 0;
-    }
-    if (c->req.expect_continue) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        out_append(c, cont, sizeof cont - 1);
-        conn_flush(c);
-    }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (buf_avail(&c->body) + len > MAX_BODY)
-        return stop_parse(c, 413, NULL);
-    buf_append(&c->body, at, len);
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct conn *c = p->data;
-    c->msg_done = 1;
-    http_parser_pause(p, 1); /* the next pipelined request waits for this response */
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static void dispatch(struct conn *c)
+static void dispatch(struct httpd_conn *c)
 {
     c->msg_done = 0;
     c->state = CONN_HANDLING;
@@ -630,11 +370,12 @@ static void dispatch(struct conn *c)
     c->srv->h.on_request(c->srv->h.ud, &c->req);
 }
 
-static void conn_parse(struct conn *c)
+static void conn_parse(struct httpd_conn *c)
 {
     c->in_parse = 1;
     while (c->state == CONN_READING && buf_avail(&c->in) > 0) {
-        size_t n = http_parser_execute(&c->parser, &parser_settings, buf_head(&c->in), buf_avail(&c->in));
+        size_t n =
+            http_parser_execute(&c->parser, &httpd_parser_settings, buf_head(&c->in), buf_avail(&c->in));
         buf_consume(&c->in, n);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
@@ -670,7 +411,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_errno("accept");
             return;
         }
-        if (s->nconns >= MAX_CONNS) {
+        if (s->nconns >= HTTPD_MAX_CONNS) {
             log_warn("too many connections (%d); refusing one", s->nconns);
             close(fd);
             continue;
@@ -679,17 +420,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* stream chunks go out at once */
-        struct conn *c = xcalloc(1, sizeof *c);
+        struct httpd_conn *c = xcalloc(1, sizeof *c);
         c->srv = s;
         c->fd = fd;
         c->state = CONN_READING;
-        req_reset(c);
+        httpd_req_reset(c);
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
         ev_io_init(&c->rio, on_conn_read, fd, EV_READ);
         ev_io_init(&c->wio, on_conn_write, fd, EV_WRITE);
         ev_timer_init(&c->defer, on_conn_defer, 0., 0.);
-        ev_timer_init(&c->linger, on_conn_linger, LINGER_S, 0.);
+        ev_timer_init(&c->linger, on_conn_linger, HTTPD_LINGER_S, 0.);
         c->rio.data = c->wio.data = c->defer.data = c->linger.data = c;
         c->next = s->conns;
         if (s->conns)
@@ -734,7 +475,10 @@ struct httpd *httpd_new(struct ev_loop *loop, int port, const struct httpd_handl
     return s;
 }
 
-int httpd_port(const struct httpd *s) { return s->port; }
+int httpd_port(const struct httpd *s)
+{
+    return s->port;
+}
 
 void httpd_free(struct httpd *s)
 {

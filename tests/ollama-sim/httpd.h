@@ -23,12 +23,12 @@ struct http_req {
     const char *turn;        /* X-Turnq-Turn, or NULL */
     const char *body;        /* the body, de-chunked; "" when there is none */
     size_t body_len;
-    int http_minor;          /* 0: HTTP/1.0, 1: HTTP/1.1 */
-    int expect_continue;     /* the client sent Expect: 100-continue */
-    double t_arrival;        /* ev_now when the request was complete */
+    int http_minor;      /* 0: HTTP/1.0, 1: HTTP/1.1 */
+    int expect_continue; /* the client sent Expect: 100-continue */
+    double t_arrival;    /* ev_now when the request was complete */
     /* Set by a handler that keeps the request past on_request. */
     void (*on_cancel)(struct http_req *r); /* the connection died first; r is invalid after it */
-    void *data;                             /* the handler's */
+    void *data;                            /* the handler's */
 };
 
 struct httpd_handler {

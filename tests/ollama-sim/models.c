@@ -28,24 +28,24 @@
 #define BASE_MTIME 1759320000.0 /* 2025-10-01T12:00:00Z: the newest --models entry */
 
 struct model {
-    char *name;               /* canonical, "qwen3:8b" or "ns/model:tag"; owned */
+    char *name;                   /* canonical, "qwen3:8b" or "ns/model:tag"; owned */
     char *host, *ns, *base, *tag; /* parsed parts, lower case; owned */
     char digest[DIGEST_HEX + 1];
-    const char *family;       /* "qwen3"; static or owned in family_buf */
+    const char *family; /* "qwen3"; static or owned in family_buf */
     char family_buf[64];
-    int ctx_train;            /* trained context length (model_info <arch>.context_length) */
-    double params_b;          /* parameters, in billions */
-    char param_size[24];      /* "8B" */
-    int64_t size;             /* bytes */
-    double modified_at;       /* seconds since the epoch */
+    int ctx_train;       /* trained context length (model_info <arch>.context_length) */
+    double params_b;     /* parameters, in billions */
+    char param_size[24]; /* "8B" */
+    int64_t size;        /* bytes */
+    double modified_at;  /* seconds since the epoch */
     /* load state */
-    int loaded;               /* a runner exists (it may still be loading) */
-    double ready_at;          /* when the load completes */
-    char *sig;                /* runner options it was loaded with; owned */
-    int ctx_len;              /* num_ctx it was loaded with */
-    int refs;                 /* calls in flight */
-    double keep_alive_s;      /* of the last call; INFINITY means forever */
-    double expires_at;        /* unload time once refs == 0 */
+    int loaded;          /* a runner exists (it may still be loading) */
+    double ready_at;     /* when the load completes */
+    char *sig;           /* runner options it was loaded with; owned */
+    int ctx_len;         /* num_ctx it was loaded with */
+    int refs;            /* calls in flight */
+    double keep_alive_s; /* of the last call; INFINITY means forever */
+    double expires_at;   /* unload time once refs == 0 */
 };
 
 struct models {
@@ -57,9 +57,9 @@ static const struct {
     const char *prefix, *family;
     int ctx;
 } known[] = {
-    {"qwen3", "qwen3", 40960},      {"qwen2.5", "qwen2", 32768}, {"qwen2", "qwen2", 32768},
-    {"llama", "llama", 131072},     {"mistral", "llama", 32768}, {"gemma3", "gemma3", 131072},
-    {"gemma2", "gemma2", 8192},     {"gpt-oss", "gptoss", 131072}, {"phi", "phi3", 131072},
+    {"qwen3", "qwen3", 40960},        {"qwen2.5", "qwen2", 32768},   {"qwen2", "qwen2", 32768},
+    {"llama", "llama", 131072},       {"mistral", "llama", 32768},   {"gemma3", "gemma3", 131072},
+    {"gemma2", "gemma2", 8192},       {"gpt-oss", "gptoss", 131072}, {"phi", "phi3", 131072},
     {"deepseek-r1", "qwen2", 131072},
 };
 
@@ -263,10 +263,22 @@ struct model *models_find(struct models *ms, const char *name)
     return found;
 }
 
-const char *models_name(const struct model *m) { return m->name; }
-const char *models_digest(const struct model *m) { return m->digest; }
-size_t models_count(const struct models *ms) { return ms->n; }
-struct model *models_at(struct models *ms, size_t i) { return i < ms->n ? &ms->v[i] : NULL; }
+const char *models_name(const struct model *m)
+{
+    return m->name;
+}
+const char *models_digest(const struct model *m)
+{
+    return m->digest;
+}
+size_t models_count(const struct models *ms)
+{
+    return ms->n;
+}
+struct model *models_at(struct models *ms, size_t i)
+{
+    return i < ms->n ? &ms->v[i] : NULL;
+}
 
 /* ---- Load state ---- */
 
@@ -310,8 +322,8 @@ void models_unload(struct model *m, double now)
 
 static json_t *details_json(const struct model *m, int with_ctx)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf",
-                          "family", m->family, "families", m->family, "parameter_size", m->param_size,
+    json_t *d = json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf", "family",
+                          m->family, "families", m->family, "parameter_size", m->param_size,
                           "quantization_level", "Q4_K_M");
     if (with_ctx)
         json_object_set_new(d, "context_length", json_integer(m->ctx_train));
@@ -372,8 +384,10 @@ json_t *models_ps_json(struct models *ms, double now)
 json_t *models_show_json(const struct model *m)
 {
     static const char tmpl[] =
-        "{{- if .Messages }}\n{{- if or .System .Tools }}<|im_start|>system\n{{- if .System }}\n{{ .System }}\n"
-        "{{- end }}\n{{- if .Tools }}\n\n# Tools\n\nYou may call one or more functions to assist with the user "
+        "{{- if .Messages }}\n{{- if or .System .Tools }}<|im_start|>system\n{{- if .System }}\n{{ .System "
+        "}}\n"
+        "{{- end }}\n{{- if .Tools }}\n\n# Tools\n\nYou may call one or more functions to assist with the "
+        "user "
         "query.\n\n<tools>\n{{- range .Tools }}\n{\"type\": \"function\", \"function\": {{ .Function }}}\n"
         "{{- end }}\n</tools>\n{{- end }}<|im_end|>\n{{ end }}\n{{- range $i, $_ := .Messages }}\n"
         "<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n{{ end }}";
@@ -409,7 +423,8 @@ json_t *models_show_json(const struct model *m)
     size_t nk = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(info, k, v) keys[nk++] = k;
+    json_object_foreach (info, k, v)
+        keys[nk++] = k;
     for (size_t i = 1; i < nk; i++)
         for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
             const char *t = keys[j];

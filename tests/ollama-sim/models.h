@@ -43,7 +43,7 @@ void models_release(struct model *m, double now);
 void models_unload(struct model *m, double now);
 
 /* ---- JSON views (new references, caller decrefs) ---- */
-json_t *models_tags_json(struct models *ms);          /* GET /api/tags */
+json_t *models_tags_json(struct models *ms);           /* GET /api/tags */
 json_t *models_ps_json(struct models *ms, double now); /* GET /api/ps */
 json_t *models_show_json(const struct model *m);       /* POST /api/show */
 

@@ -13,11 +13,14 @@
 #define MAX_DELAY_MS (24 * 3600 * 1000)
 
 static const char *fault_names[] = {
-    [FAULT_NONE] = "none",   [FAULT_500] = "500",     [FAULT_503] = "503",   [FAULT_RESET] = "reset",
+    [FAULT_NONE] = "none",       [FAULT_500] = "500",   [FAULT_503] = "503",     [FAULT_RESET] = "reset",
     [FAULT_GARBAGE] = "garbage", [FAULT_HANG] = "hang", [FAULT_STALL] = "stall", [FAULT_EOF] = "eof",
 };
 
-const char *opts_fault_name(enum sim_fault f) { return fault_names[f]; }
+const char *opts_fault_name(enum sim_fault f)
+{
+    return fault_names[f];
+}
 
 void opts_usage(FILE *f)
 {
@@ -72,8 +75,20 @@ static int parse_fault(const char *s, enum sim_fault *out, char err[ERR_LEN])
     return -1;
 }
 
-enum { O_PORT = 256, O_PORT_FILE, O_MODELS, O_ACTIONS, O_LATENCY, O_TOKEN, O_LOAD, O_PARALLEL,
-       O_FAIL_EVERY, O_FAIL_MODE, O_LOG, O_VERSION };
+enum {
+    O_PORT = 256,
+    O_PORT_FILE,
+    O_MODELS,
+    O_ACTIONS,
+    O_LATENCY,
+    O_TOKEN,
+    O_LOAD,
+    O_PARALLEL,
+    O_FAIL_EVERY,
+    O_FAIL_MODE,
+    O_LOG,
+    O_VERSION
+};
 
 int opts_parse(int argc, char **argv, struct sim_opts *o, char err[ERR_LEN])
 {

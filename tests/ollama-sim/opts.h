@@ -19,19 +19,19 @@ enum sim_fault {
 };
 
 struct sim_opts {
-    int port;               /* TCP port on 127.0.0.1; 0 binds a free one */
-    const char *port_file;  /* written (atomically) with the bound port, or NULL */
-    const char *models;     /* "name[@hexdigest],..." */
-    int actions;            /* tool calls per turn before the final answer */
-    int latency_ms;         /* per /api/chat call with messages (prompt evaluation) */
-    int token_ms;           /* per generated token */
-    int load_ms;            /* on a model's (re)load */
-    int parallel;           /* calls served at once; 0 means no limit */
-    int fail_every;         /* every N-th counted call fails; 0 means never */
+    int port;              /* TCP port on 127.0.0.1; 0 binds a free one */
+    const char *port_file; /* written (atomically) with the bound port, or NULL */
+    const char *models;    /* "name[@hexdigest],..." */
+    int actions;           /* tool calls per turn before the final answer */
+    int latency_ms;        /* per /api/chat call with messages (prompt evaluation) */
+    int token_ms;          /* per generated token */
+    int load_ms;           /* on a model's (re)load */
+    int parallel;          /* calls served at once; 0 means no limit */
+    int fail_every;        /* every N-th counted call fails; 0 means never */
     enum sim_fault fail_mode;
-    const char *log_path;   /* JSON Lines request log, or NULL */
-    const char *version;    /* what /api/version reports */
-    int verbose;            /* -v count */
+    const char *log_path; /* JSON Lines request log, or NULL */
+    const char *version;  /* what /api/version reports */
+    int verbose;          /* -v count */
 };
 
 #define OPTS_DEFAULT_PORT 11434
@@ -39,11 +39,10 @@ struct sim_opts {
 #define OPTS_DEFAULT_ACTIONS 2
 #define OPTS_DEFAULT_VERSION "0.12.6"
 
-#define OPTS_DEFAULTS                                                                  \
-    {                                                                                  \
-        .port = OPTS_DEFAULT_PORT, .models = OPTS_DEFAULT_MODELS,                      \
-        .actions = OPTS_DEFAULT_ACTIONS, .version = OPTS_DEFAULT_VERSION,              \
-        .fail_mode = FAULT_NONE,                                                       \
+#define OPTS_DEFAULTS                                                                                        \
+    {                                                                                                        \
+        .port = OPTS_DEFAULT_PORT, .models = OPTS_DEFAULT_MODELS, .actions = OPTS_DEFAULT_ACTIONS,           \
+        .version = OPTS_DEFAULT_VERSION, .fail_mode = FAULT_NONE,                                            \
     }
 
 /* Parses argv into o (which holds the defaults). Strings stay borrowed from argv.

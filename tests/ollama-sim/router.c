@@ -67,7 +67,10 @@ struct router *router_new(struct ev_loop *loop, const char *version, struct mode
     return rt;
 }
 
-void router_free(struct router *rt) { free(rt); }
+void router_free(struct router *rt)
+{
+    free(rt);
+}
 
 /* ---- Host check (allowedHostsMiddleware) ---- */
 
@@ -108,7 +111,8 @@ static int host_allowed(const struct router *rt, const char *hdr)
     /* net.SplitHostPort: "[v6]:port", "name:port"; otherwise the whole value */
     if (host[0] == '[') {
         char *close = strchr(host, ']');
-        if (close && (close[1] == '\0' || (close[1] == ':' && strspn(close + 2, "0123456789") == strlen(close + 2)))) {
+        if (close &&
+            (close[1] == '\0' || (close[1] == ':' && strspn(close + 2, "0123456789") == strlen(close + 2)))) {
             *close = '\0';
             memmove(host, host + 1, strlen(host + 1) + 1);
         }
@@ -204,7 +208,11 @@ static void show(struct router *rt, struct http_req *r)
     json_t *req = json_loadb(r->body, r->body_len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &je);
     if (!req || !json_is_object(req)) {
         json_decref(req);
-        reply_json(rt, r, 400, json_pack("{s:s}", "error", req ? "json: cannot unmarshal into Go value of type api.ShowRequest" : "unexpected EOF"), NULL);
+        reply_json(rt, r, 400,
+                   json_pack("{s:s}", "error",
+                             req ? "json: cannot unmarshal into Go value of type api.ShowRequest"
+                                 : "unexpected EOF"),
+                   NULL);
         return;
     }
     const json_t *jm = json_object_get(req, "model");

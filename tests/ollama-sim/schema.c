@@ -49,7 +49,9 @@ static const char *schema_type(const json_t *s)
     if (json_is_array(t)) {
         size_t i;
         const json_t *v;
-        json_array_foreach(t, i, v) if (json_is_string(v) && strcmp(json_string_value(v), "null") != 0) return json_string_value(v);
+        json_array_foreach (t, i, v)
+            if (json_is_string(v) && strcmp(json_string_value(v), "null") != 0)
+                return json_string_value(v);
         if (json_array_size(t) > 0 && json_is_string(json_array_get(t, 0)))
             return json_string_value(json_array_get(t, 0));
     }
@@ -69,7 +71,8 @@ static double num(const json_t *s, const char *key, double fallback)
 
 static double clamp_number(const json_t *s, double v, double step)
 {
-    const json_t *xmin = json_object_get(s, "exclusiveMinimum"), *xmax = json_object_get(s, "exclusiveMaximum");
+    const json_t *xmin = json_object_get(s, "exclusiveMinimum"),
+                 *xmax = json_object_get(s, "exclusiveMaximum");
     double lo = num(s, "minimum", -INFINITY), hi = num(s, "maximum", INFINITY);
     if (json_is_number(xmin) && json_number_value(xmin) + step > lo)
         lo = json_number_value(xmin) + step;
@@ -107,8 +110,7 @@ static json_t *example_object(const struct ctx *cx, const json_t *s, int depth)
     const json_t *req = json_object_get(s, "required");
     size_t i;
     const json_t *r;
-    json_array_foreach(req, i, r)
-    {
+    json_array_foreach (req, i, r) {
         if (!json_is_string(r))
             continue;
         const char *pname = json_string_value(r);
@@ -136,7 +138,9 @@ static json_t *example(const struct ctx *cx, const json_t *s, const char *name, 
             /* prefer an alternative that is not {"type":"null"} */
             size_t j;
             const json_t *alt;
-            json_array_foreach(v, j, alt) if (!json_is_object(alt) || strcmp(schema_type(alt), "null") != 0) return example(cx, alt, name, depth + 1);
+            json_array_foreach (v, j, alt)
+                if (!json_is_object(alt) || strcmp(schema_type(alt), "null") != 0)
+                    return example(cx, alt, name, depth + 1);
             return example(cx, json_array_get(v, 0), name, depth + 1);
         }
     }
