@@ -539,12 +539,15 @@ int job_list_add_input(struct job_list *l, const char *text, size_t len, const c
     size_t before = l->n;
     json_error_t jerr;
     int rc;
-    json_t *doc = json_loadb(text, len, 0, &jerr);
-    if (doc) {
+    /* Read one value and see whether anything but white space follows it: if so, the input is
+     * JSON Lines (more than one value). */
+    json_t *doc = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, &jerr);
+    size_t rest = doc ? (size_t)jerr.position : 0;
+    while (doc && rest < len && isspace((unsigned char)text[rest]))
+        rest++;
+    if (doc && rest == len) {
         rc = add_document(l, doc, source, err);
-        json_decref(doc);
-    } else if (strstr(jerr.text, "end of file expected")) {
-        /* More than one value: JSON Lines. */
+    } else if (doc) {
         rc = add_json_lines(l, text, len, source, err);
     } else {
         size_t i = 0;
@@ -556,6 +559,7 @@ int job_list_add_input(struct job_list *l, const char *text, size_t len, const c
             set_err(err, "%s:%d:%d: %s", source, jerr.line, jerr.column, jerr.text);
         rc = -1;
     }
+    json_decref(doc);
     if (rc < 0 && l->index)
         list_truncate(l, before);
     return rc;

@@ -28,6 +28,8 @@ struct run_ctx {
     long max_attempts;                /* attempts that may fail on errors before "failed" */
     double load_timeout_s;            /* first byte of a call (a cold model load) */
     double idle_timeout_s;            /* silence once a call's stream flows */
+    void (*on_progress)(void *arg);   /* after a start and each committed turn (heartbeat) */
+    void *progress_arg;
 };
 
 enum run_outcome {

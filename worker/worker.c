@@ -152,6 +152,11 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
     maybe_claim(w);
 }
 
+static void on_progress(void *arg)
+{
+    heartbeat(arg);
+}
+
 static void start_run(struct worker *w, const char *id)
 {
     struct run_ctx ctx = {
@@ -159,13 +164,12 @@ static void start_run(struct worker *w, const char *id)
         .worker_id = w->id, .ollama_url = w->cfg.ollama_url,
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
         .max_attempts = w->cfg.max_attempts, .load_timeout_s = w->cfg.load_timeout_s,
-        .idle_timeout_s = w->cfg.idle_timeout_s,
+        .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,
     };
     for (long i = 0; i < w->cfg.slots; i++) {
         if (!w->slots[i]) {
             w->busy++;
             w->slots[i] = run_start(&ctx, id, on_run_done, w);
-            heartbeat(w);
             return;
         }
     }
