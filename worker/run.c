@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "chat.h"
 #include "job.h"
 #include "keys.h"
@@ -57,6 +58,7 @@ struct run {
     struct env *env;
     char final_status[16];
     char final_error[ERR_LEN];
+    bool count_error;              /* the final write also counts a failed attempt */
 
     /* the current turn */
     json_t *messages;              /* what the next call sends */
@@ -131,6 +133,11 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
         abandon(r, step);
         return false;
     }
+    if (batch_fenced(reply)) {
+        log_error("job=%s not %s: %s; stopping it here without writing", r->id, step, reply->str + 7);
+        end_run(r, RUN_FENCED);
+        return false;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("job=%s Redis refused %s: %s", r->id, step, reply->str);
         abandon(r, step);
@@ -139,26 +146,23 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
     return true;
 }
 
-/* ---- Redis helpers: commands of one MULTI are issued back to back, so nothing interleaves ---- */
+/* ---- Redis writes: every write is a fenced batch (batch.h) ---- */
 
-static void cmd(struct run *r, int argc, const char **argv)
+/* Sends b behind the fence: the machine's lease always; the attempt too once this run has
+ * marked the experiment running (a stale attempt must not write). */
+static void run_exec(struct run *r, struct batch *b, rconn_reply_fn *cb, void *arg)
 {
-    rconn_command_argv(r->ctx.redis, NULL, NULL, argc, argv, NULL);
+    batch_exec(b, r->ctx.redis, key_worker(r->ctx.ns, r->ctx.machine).s, r->ctx.token,
+               r->attempt > 0 ? key_job(r->ctx.ns, r->id).s : NULL, r->attempt, cb, arg);
 }
 
-#define CMD(r, ...)                                                   \
-    do {                                                              \
-        const char *argv_[] = {__VA_ARGS__};                          \
-        cmd((r), (int)(sizeof argv_ / sizeof argv_[0]), argv_);       \
-    } while (0)
-
-static void xadd_event(struct run *r, const char *event, int turn)
+static void add_event(struct batch *b, struct run *r, const char *event, int turn)
 {
     char t[16], maxlen[16];
     snprintf(t, sizeof t, "%d", turn);
     snprintf(maxlen, sizeof maxlen, "%d", KEYS_EVENTS_MAXLEN);
-    CMD(r, "XADD", key_events(r->ctx.ns).s, "MAXLEN", "~", maxlen, "*", "id", r->id, "event", event, "machine",
-        r->ctx.machine, "turn", t);
+    batch_add(b, "XADD", key_events(r->ctx.ns).s, "MAXLEN", "~", maxlen, "*", "id", r->id, "event", event,
+              "machine", r->ctx.machine, "turn", t, NULL);
 }
 
 static void on_acked(struct rconn *rc, redisReply *reply, void *arg)
@@ -191,16 +195,19 @@ static void write_final(struct run *r)
     json_decref(res);
 
     const char *ns = r->ctx.ns;
-    CMD(r, "MULTI");
-    CMD(r, "SET", key_result(ns, r->id).s, text);
-    CMD(r, "HSET", key_job(ns, r->id).s, "state", status, "finished_at", finished, "error", error ? error : "");
-    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
-    xadd_event(r, status, r->committed);
+    struct batch *b = batch_new();
+    batch_add(b, "SET", key_result(ns, r->id).s, text, NULL);
+    batch_add(b, "HSET", key_job(ns, r->id).s, "state", status, "finished_at", finished, "error",
+              error ? error : "", NULL);
+    if (r->count_error)
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "errors", "1", NULL);
+    batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
+    add_event(b, r, status, r->committed);
     if (!strcmp(status, "failed")) {
-        CMD(r, "LPUSH", key_dead(ns).s, r->id);
-        xadd_event(r, "dead", r->committed);
+        batch_add(b, "LPUSH", key_dead(ns).s, r->id, NULL);
+        add_event(b, r, "dead", r->committed);
     }
-    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+    run_exec(r, b, on_acked, r);
     free(text);
     if (error)
         log_warn("job=%s failed after %d turns: %s", r->id, r->committed, error);
@@ -243,15 +250,15 @@ static void dead_letter(struct run *r, const char *reason)
                             "error", reason);
     char *text = json_dumps(res, JSON_COMPACT);
     json_decref(res);
-    CMD(r, "MULTI");
-    CMD(r, "HSET", key_job(ns, r->id).s, "state", "failed", "error", reason, "machine", r->ctx.machine,
-        "finished_at", now);
-    CMD(r, "SET", key_result(ns, r->id).s, text);
-    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
-    CMD(r, "LPUSH", key_dead(ns).s, r->id);
-    xadd_event(r, "failed", 0);
-    xadd_event(r, "dead", 0);
-    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+    struct batch *b = batch_new();
+    batch_add(b, "HSET", key_job(ns, r->id).s, "state", "failed", "error", reason, "machine", r->ctx.machine,
+              "finished_at", now, NULL);
+    batch_add(b, "SET", key_result(ns, r->id).s, text, NULL);
+    batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
+    batch_add(b, "LPUSH", key_dead(ns).s, r->id, NULL);
+    add_event(b, r, "failed", 0);
+    add_event(b, r, "dead", 0);
+    run_exec(r, b, on_acked, r);
     free(text);
 }
 
@@ -270,8 +277,7 @@ static void attempt_failed(struct run *r, const char *error, bool retryable)
             snprintf(why, sizeof why, "%s (attempt %ld of %ld)", error, r->errors + 1, r->ctx.max_attempts);
         else
             snprintf(why, sizeof why, "%s", error);
-        const char *ns = r->ctx.ns;
-        CMD(r, "HINCRBY", key_job(ns, r->id).s, "errors", "1");
+        r->count_error = true;
         finish(r, "failed", why);
         return;
     }
@@ -282,13 +288,13 @@ static void attempt_failed(struct run *r, const char *error, bool retryable)
     }
     set_state(r, RUN_FINISHING);
     const char *ns = r->ctx.ns;
-    CMD(r, "MULTI");
-    CMD(r, "HINCRBY", key_job(ns, r->id).s, "errors", "1");
-    CMD(r, "HSET", key_job(ns, r->id).s, "state", "queued", "error", error);
-    CMD(r, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id);
-    CMD(r, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id);
-    xadd_event(r, "requeued", r->committed);
-    rconn_command(r->ctx.redis, on_acked, r, "EXEC");
+    struct batch *b = batch_new();
+    batch_add(b, "HINCRBY", key_job(ns, r->id).s, "errors", "1", NULL);
+    batch_add(b, "HSET", key_job(ns, r->id).s, "state", "queued", "error", error, NULL);
+    batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
+    batch_add(b, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id, NULL);
+    add_event(b, r, "requeued", r->committed);
+    run_exec(r, b, on_acked, r);
 }
 
 /* ---- Committing a turn ---- */
@@ -345,15 +351,15 @@ static void commit_turn(struct run *r, const char *stop)
     char t[16];
     snprintf(t, sizeof t, "%d", r->turn);
     const char *ns = r->ctx.ns;
-    CMD(r, "MULTI");
-    CMD(r, "RPUSH", key_turns(ns, r->id).s, rec_text);
-    CMD(r, "RPUSH", key_transcript(ns, r->id).s, msgs_text);
-    CMD(r, "HSET", key_job(ns, r->id).s, "turn", t);
-    xadd_event(r, "turn", r->turn);
+    struct batch *b = batch_new();
+    batch_add(b, "RPUSH", key_turns(ns, r->id).s, rec_text, NULL);
+    batch_add(b, "RPUSH", key_transcript(ns, r->id).s, msgs_text, NULL);
+    batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
+    add_event(b, r, "turn", r->turn);
     struct commit *c = xmalloc(sizeof *c);
     c->r = r;
     c->record = record;
-    rconn_command(r->ctx.redis, on_committed, c, "EXEC");
+    run_exec(r, b, on_committed, c);
     free(rec_text);
     free(msgs_text);
     log_debug("job=%s turn %d committed: %s after %d calls", r->id, r->turn, stop, r->calls);
@@ -760,16 +766,16 @@ static void mark_running(struct run *r)
         size_t n = strlen(r->machines);
         snprintf(r->machines + n, sizeof r->machines - n, "%s%s", n ? "," : "", r->ctx.machine);
     }
-    CMD(r, "MULTI");
-    CMD(r, "HINCRBY", key_job(ns, r->id).s, "attempts", "1");
-    CMD(r, "HSET", key_job(ns, r->id).s, "state", "running", "worker", r->ctx.worker_id, "machine", r->ctx.machine,
-        "machines", r->machines, "started_at", r->started_at);
+    struct batch *b = batch_new();
+    batch_add(b, "HINCRBY", key_job(ns, r->id).s, "attempts", "1", NULL);
+    batch_add(b, "HSET", key_job(ns, r->id).s, "state", "running", "worker", r->ctx.worker_id, "machine",
+              r->ctx.machine, "machines", r->machines, "started_at", r->started_at, NULL);
     if (r->restart) {
-        CMD(r, "DEL", key_turns(ns, r->id).s, key_transcript(ns, r->id).s);
-        CMD(r, "HSET", key_job(ns, r->id).s, "turn", "0");
+        batch_add(b, "DEL", key_turns(ns, r->id).s, key_transcript(ns, r->id).s, NULL);
+        batch_add(b, "HSET", key_job(ns, r->id).s, "turn", "0", NULL);
     }
-    xadd_event(r, "claimed", r->committed);
-    rconn_command(r->ctx.redis, on_marked, r, "EXEC");
+    add_event(b, r, "claimed", r->committed);
+    run_exec(r, b, on_marked, r);
 }
 
 static void on_transcript(struct rconn *rc, redisReply *reply, void *arg)
@@ -859,8 +865,9 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
     }
     if (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled")) {
         log_warn("job=%s was claimed but has already ended (%s); dropping it from the running list", r->id, state);
-        CMD(r, "LREM", key_running(r->ctx.ns, r->ctx.machine).s, "1", r->id);
-        rconn_command(r->ctx.redis, on_acked, r, "PING");
+        struct batch *b = batch_new();
+        batch_add(b, "LREM", key_running(r->ctx.ns, r->ctx.machine).s, "1", r->id, NULL);
+        run_exec(r, b, on_acked, r);
         return;
     }
     r->restart = r->job->resume_restart;

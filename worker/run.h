@@ -22,6 +22,7 @@ struct run_ctx {
     const char *ns;
     const char *machine;
     const char *worker_id;            /* "host:pid" */
+    const char *token;                /* the machine's lease token: every write is fenced by it */
     const char *ollama_url;           /* the worker's own; nothing in a job changes it */
     const struct env_cfg *env;        /* NULL: no environment */
     struct ollama_info *const *ollama;/* the worker's latest discovery (may point to NULL) */
@@ -35,6 +36,7 @@ struct run_ctx {
 enum run_outcome {
     RUN_ENDED,      /* the experiment reached done/failed/cancelled, or was requeued; acked */
     RUN_ABANDONED,  /* Redis was lost mid-way: the id stays in the running list for a restart */
+    RUN_FENCED,     /* the lease or the attempt was no longer ours: nothing was written */
 };
 
 typedef void run_done_fn(struct run *r, enum run_outcome outcome, void *arg);

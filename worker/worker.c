@@ -143,6 +143,13 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
     w->busy--;
     if (outcome == RUN_ABANDONED)
         w->need_reconcile = true; /* it is still in the running list: take it back when we can */
+    if (outcome == RUN_FENCED && w->have_lease) {
+        /* Our writes are refused: the lease expired or another worker took the machine. Claim
+         * nothing until the heartbeat holds the lease again. */
+        log_error("machine %s: this worker's lease is gone; claiming nothing until it is ours again", w->cfg.machine);
+        w->have_lease = false;
+        w->need_reconcile = true;
+    }
     run_free(r);
     heartbeat(w); /* status shows the slot free at once, not at the next beat */
     if (w->draining && w->busy == 0 && !w->claim_inflight) {
@@ -161,7 +168,7 @@ static void start_run(struct worker *w, const char *id)
 {
     struct run_ctx ctx = {
         .loop = w->loop, .redis = w->cmd, .http = w->http, .ns = w->cfg.ns, .machine = w->cfg.machine,
-        .worker_id = w->id, .ollama_url = w->cfg.ollama_url,
+        .worker_id = w->id, .token = w->token, .ollama_url = w->cfg.ollama_url,
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
         .max_attempts = w->cfg.max_attempts, .load_timeout_s = w->cfg.load_timeout_s,
         .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,

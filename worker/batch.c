@@ -1,0 +1,100 @@
+/* batch: one EVAL of a small interpreter script: check the fence, then run each command.
+ * ARGV is: token, attempt ("" for no attempt check), then per command its argument count and
+ * arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
+#include "batch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+static const char fence_script[] =
+    "local hb = redis.call('GET', KEYS[1])\n"
+    "if not hb then return redis.error_reply('FENCED this worker no longer holds the machine (lease expired)') end\n"
+    "local ok, t = pcall(cjson.decode, hb)\n"
+    "if not ok or type(t) ~= 'table' or t.token ~= ARGV[1] then\n"
+    "  return redis.error_reply('FENCED another worker holds the machine') end\n"
+    "if KEYS[2] and ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[2] then\n"
+    "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
+    "local out, i = {}, 3\n"
+    "while i <= #ARGV do\n"
+    "  local n = tonumber(ARGV[i])\n"
+    "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))\n"
+    "  i = i + n + 1\n"
+    "end\n"
+    "return out\n";
+
+struct batch {
+    char **argv;  /* the script's ARGV from index 3 on: count, args, count, args ... */
+    int argc, cap;
+};
+
+struct batch *batch_new(void)
+{
+    return xcalloc(1, sizeof(struct batch));
+}
+
+void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->argc; i++)
+        free(b->argv[i]);
+    free(b->argv);
+    free(b);
+}
+
+static void push(struct batch *b, char *s)
+{
+    if (b->argc == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 32;
+        b->argv = xreallocarray(b->argv, (size_t)b->cap, sizeof *b->argv);
+    }
+    b->argv[b->argc++] = s;
+}
+
+void batch_add(struct batch *b, const char *arg, ...)
+{
+    int count_at = b->argc;
+    push(b, NULL); /* the count, filled in below */
+    int n = 0;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+        push(b, xstrdup(a));
+        n++;
+    }
+    va_end(ap);
+    b->argv[count_at] = xasprintf("%d", n);
+}
+
+void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, const char *token,
+                const char *job_key, int attempt, rconn_reply_fn *cb, void *arg)
+{
+    int argc = 6 + (job_key ? 1 : 0) + b->argc;
+    const char **argv = xcalloc((size_t)argc, sizeof *argv);
+    char attempt_s[16] = "";
+    if (job_key && attempt > 0)
+        snprintf(attempt_s, sizeof attempt_s, "%d", attempt);
+    int k = 0;
+    argv[k++] = "EVAL";
+    argv[k++] = fence_script;
+    argv[k++] = job_key ? "2" : "1";
+    argv[k++] = heartbeat_key;
+    if (job_key)
+        argv[k++] = job_key;
+    argv[k++] = token;
+    argv[k++] = attempt_s;
+    for (int i = 0; i < b->argc; i++)
+        argv[k++] = b->argv[i];
+    rconn_command_argv(rc, cb, arg, k, argv, NULL);
+    free(argv);
+    batch_free(b);
+}
+
+bool batch_fenced(const redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "FENCED", 6);
+}
