@@ -19,19 +19,20 @@
 #define DEF_NS "turnq"
 #define DEF_SLOTS 1
 #define DEF_MAX_ATTEMPTS 3
+#define DEF_MAX_INTERRUPTIONS 10
 #define DEF_LOAD_TIMEOUT_S 600.0
 #define DEF_IDLE_TIMEOUT_S 300.0
 #define DEF_ENV_TIMEOUT_S 60.0
 
 static struct {
     const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd;
-    long slots, max_attempts;
+    long slots, max_attempts, max_interruptions;
     double load_timeout_s, idle_timeout_s, env_timeout_s;
     bool exit_when_idle, help, version;
     int verbose;
 } opt = {
     .redis = REDISURL_DEFAULT, .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
-    .max_attempts = DEF_MAX_ATTEMPTS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
+    .max_attempts = DEF_MAX_ATTEMPTS, .max_interruptions = DEF_MAX_INTERRUPTIONS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
     .idle_timeout_s = DEF_IDLE_TIMEOUT_S, .env_timeout_s = DEF_ENV_TIMEOUT_S,
 };
 
@@ -45,6 +46,7 @@ static const struct cfg_opt opts[] = {
     {"env-cmd", 0, "TURNQ_ENV_CMD", CFG_STR, &opt.env_cmd, 0, 0, "'PROG ARGS'", "the environment, a JSON Lines process per attempt"},
     {"env-timeout", 0, "TURNQ_ENV_TIMEOUT", CFG_DOUBLE, &opt.env_timeout_s, 0.1, 86400, "S", "longest wait for an environment answer (default 60)"},
     {"max-attempts", 0, "TURNQ_MAX_ATTEMPTS", CFG_INT, &opt.max_attempts, 1, 1000, "N", "attempts failing on errors before an experiment fails (default 3)"},
+    {"max-interruptions", 0, "TURNQ_MAX_INTERRUPTIONS", CFG_INT, &opt.max_interruptions, 0, 100000, "N", "starts cut short by crashes or stops before an experiment fails (default 10)"},
     {"load-timeout", 0, "TURNQ_LOAD_TIMEOUT", CFG_DOUBLE, &opt.load_timeout_s, 0.1, 86400, "S", "wait for a call's first byte, a cold model load (default 600)"},
     {"idle-timeout", 0, "TURNQ_IDLE_TIMEOUT", CFG_DOUBLE, &opt.idle_timeout_s, 0.1, 86400, "S", "longest silence in a streaming call (default 300)"},
     {"exit-when-idle", 0, NULL, CFG_BOOL, &opt.exit_when_idle, 0, 0, NULL, "exit 0 once the queue and running list are empty"},
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
 
     struct worker_cfg cfg = {
         .ns = opt.ns, .ollama_url = opt.ollama, .slots = opt.slots, .exit_when_idle = opt.exit_when_idle,
-        .max_attempts = opt.max_attempts, .load_timeout_s = opt.load_timeout_s,
+        .max_attempts = opt.max_attempts, .max_interruptions = opt.max_interruptions, .load_timeout_s = opt.load_timeout_s,
         .idle_timeout_s = opt.idle_timeout_s,
         .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},
     };

@@ -44,6 +44,8 @@ struct run {
     struct job *job;
     int attempt;                   /* the job's attempts after this start */
     long errors;                   /* attempts that failed on errors before this one */
+    long interrupted;              /* starts cut short by a crash or a stop, before this one */
+    bool resumed;                  /* taken back from the running list: the last start was cut short */
     int committed;                 /* last committed turn */
     int turn;                      /* the turn being run */
     int total_calls;               /* calls in this attempt */
@@ -59,6 +61,7 @@ struct run {
     char final_status[16];
     char final_error[ERR_LEN];
     bool count_error;              /* the final write also counts a failed attempt */
+    bool count_interruption;       /* the final write also counts an interruption */
 
     /* the current turn */
     json_t *messages;              /* what the next call sends */
@@ -201,6 +204,8 @@ static void write_final(struct run *r)
               error ? error : "", NULL);
     if (r->count_error)
         batch_add(b, "HINCRBY", key_job(ns, r->id).s, "errors", "1", NULL);
+    if (r->count_interruption)
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "interrupted", "1", NULL);
     batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
     add_event(b, r, status, r->committed);
     if (!strcmp(status, "failed")) {
@@ -768,6 +773,8 @@ static void mark_running(struct run *r)
     }
     struct batch *b = batch_new();
     batch_add(b, "HINCRBY", key_job(ns, r->id).s, "attempts", "1", NULL);
+    if (r->resumed)
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "interrupted", "1", NULL);
     batch_add(b, "HSET", key_job(ns, r->id).s, "state", "running", "worker", r->ctx.worker_id, "machine",
               r->ctx.machine, "machines", r->machines, "started_at", r->started_at, NULL);
     if (r->restart) {
@@ -816,6 +823,15 @@ static void on_turns(struct rconn *rc, redisReply *reply, void *arg)
         r->committed = 0;
     } else
         r->restart = false;
+    if (r->resumed && r->interrupted + 1 > r->ctx.max_interruptions) {
+        char why[ERR_LEN];
+        snprintf(why, sizeof why, "interrupted %ld times (crashes or stops of its worker), more than "
+                 "--max-interruptions %ld: an experiment that keeps killing its worker?", r->interrupted + 1,
+                 r->ctx.max_interruptions);
+        r->count_interruption = true;
+        finish(r, "failed", why);
+        return;
+    }
     if (r->job->history == JOB_HISTORY_CARRY && r->committed > 0) {
         rconn_command(r->ctx.redis, on_transcript, r, "LRANGE %s 0 -1", key_transcript(r->ctx.ns, r->id).s);
         return;
@@ -847,6 +863,8 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
             r->committed = atoi(v->str);
         else if (!strcmp(k, "errors"))
             r->errors = atol(v->str);
+        else if (!strcmp(k, "interrupted"))
+            r->interrupted = atol(v->str);
         else if (!strcmp(k, "started_at"))
             snprintf(r->started_at, sizeof r->started_at, "%s", v->str);
         else if (!strcmp(k, "machines"))
@@ -876,10 +894,11 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
 
 /* ---- API ---- */
 
-struct run *run_start(const struct run_ctx *ctx, const char *id, run_done_fn *done, void *arg)
+struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, run_done_fn *done, void *arg)
 {
     struct run *r = xcalloc(1, sizeof *r);
     r->ctx = *ctx;
+    r->resumed = resumed;
     snprintf(r->id, sizeof r->id, "%s", id);
     r->done = done;
     r->done_arg = arg;

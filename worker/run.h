@@ -27,6 +27,7 @@ struct run_ctx {
     const struct env_cfg *env;        /* NULL: no environment */
     struct ollama_info *const *ollama;/* the worker's latest discovery (may point to NULL) */
     long max_attempts;                /* attempts that may fail on errors before "failed" */
+    long max_interruptions;           /* starts cut short by crashes or stops before "failed" */
     double load_timeout_s;            /* first byte of a call (a cold model load) */
     double idle_timeout_s;            /* silence once a call's stream flows */
     void (*on_progress)(void *arg);   /* after a start and each committed turn (heartbeat) */
@@ -41,9 +42,10 @@ enum run_outcome {
 
 typedef void run_done_fn(struct run *r, enum run_outcome outcome, void *arg);
 
-/* Starts running experiment `id` (just claimed into this machine's running list). done is called
- * once, never before run_start returns; the run may be freed (run_free) inside done. */
-struct run *run_start(const struct run_ctx *ctx, const char *id, run_done_fn *done, void *arg);
+/* Starts running experiment `id`, just claimed into this machine's running list (resumed: taken
+ * back from that list, so its previous start was cut short and counts in `interrupted`). done is
+ * called once, never before run_start returns; the run may be freed (run_free) inside done. */
+struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, run_done_fn *done, void *arg);
 void run_free(struct run *r); /* NULL is a no-op; cancels whatever is in flight */
 
 /* ---- For the heartbeat ---- */

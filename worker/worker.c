@@ -12,6 +12,8 @@
  * disconnect) are taken back first. */
 #include "worker.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,11 @@ static const char lease_script[] =
     "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
     "return {1, ''}\n";
 
+/* KEYS: heartbeat. ARGV: the exact heartbeat a dead holder left. Deletes it only if unchanged. */
+static const char takeover_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end\n"
+    "return 0\n";
+
 /* KEYS: heartbeat. ARGV: token. Deletes the heartbeat only if it is ours. */
 static const char release_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -67,6 +74,7 @@ struct worker {
     char token[33];              /* our lease token */
     char id[300];                /* "host:pid" */
     char host[256];
+    char boot_id[64];            /* the kernel's boot id: with host, tells that a holder's pid is ours to check */
     char started_at[TIMEFMT_ISO_LEN];
     bool have_lease;
     char holder[160];            /* who holds the machine when we wait, for the log */
@@ -164,19 +172,19 @@ static void on_progress(void *arg)
     heartbeat(arg);
 }
 
-static void start_run(struct worker *w, const char *id)
+static void start_run(struct worker *w, const char *id, bool resumed)
 {
     struct run_ctx ctx = {
         .loop = w->loop, .redis = w->cmd, .http = w->http, .ns = w->cfg.ns, .machine = w->cfg.machine,
         .worker_id = w->id, .token = w->token, .ollama_url = w->cfg.ollama_url,
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
-        .max_attempts = w->cfg.max_attempts, .load_timeout_s = w->cfg.load_timeout_s,
+        .max_attempts = w->cfg.max_attempts, .max_interruptions = w->cfg.max_interruptions, .load_timeout_s = w->cfg.load_timeout_s,
         .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,
     };
     for (long i = 0; i < w->cfg.slots; i++) {
         if (!w->slots[i]) {
             w->busy++;
-            w->slots[i] = run_start(&ctx, id, on_run_done, w);
+            w->slots[i] = run_start(&ctx, id, resumed, on_run_done, w);
             return;
         }
     }
@@ -204,7 +212,7 @@ static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
         if (running_id(w, reply->str))
             log_warn("job=%s claimed twice; already running here", reply->str);
         else
-            start_run(w, reply->str);
+            start_run(w, reply->str, false);
     } else if (reply->type == REDIS_REPLY_NIL && w->cfg.exit_when_idle && idle_exit_check(w)) {
         return;
     }
@@ -246,7 +254,7 @@ static void on_reconcile(struct rconn *rc, redisReply *reply, void *arg)
             continue;
         }
         log_info("job=%s found in the running list with no slot running it: taking it back", id);
-        start_run(w, id);
+        start_run(w, id, true);
     }
     w->need_reconcile = more;
     maybe_claim(w);
@@ -320,14 +328,36 @@ static char *heartbeat_json(struct worker *w)
     if (w->ollama_ok && w->ollama)
         ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
                            w->ollama->models);
-    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "machine",
-                           w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "version",
+    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "machine",
+                           w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "boot_id",
+                           w->boot_id, "version",
                            TURNQ_VERSION, "started_at", w->started_at, "updated_at", now, "slots",
                            (int)w->cfg.slots, "busy", w->busy, "draining", w->draining, "running", running,
                            "ollama", ollama);
     char *text = json_dumps(hb, JSON_COMPACT);
     json_decref(hb);
     return text;
+}
+
+/* Whether a heartbeat was left by a worker of our host and boot whose process is gone (its pid is
+ * ours after a container restart, or no process has it). */
+static bool holder_is_dead(struct worker *w, json_t *hb)
+{
+    const char *host = json_string_value(json_object_get(hb, "host"));
+    const char *boot = json_string_value(json_object_get(hb, "boot_id"));
+    json_int_t pid = json_integer_value(json_object_get(hb, "pid"));
+    if (!host || !boot || !w->boot_id[0] || strcmp(host, w->host) || strcmp(boot, w->boot_id) || pid <= 0)
+        return false;
+    if (pid == getpid())
+        return true;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static void on_takeover(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    (void)reply;
+    heartbeat(arg); /* try for the lease again at once */
 }
 
 static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
@@ -350,6 +380,17 @@ static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
         maybe_claim(w);
     } else if (!ours) {
         json_t *hb = json_loads(reply->element[1]->str ? reply->element[1]->str : "", 0, NULL);
+        if (holder_is_dead(w, hb)) {
+            /* A worker of this same host and boot that no longer runs (kill -9, a crash, the
+             * container restarted): take the machine back now rather than after the TTL. */
+            log_info("machine %s was held by pid %lld of this host, which is gone: taking the machine back",
+                     w->cfg.machine, (long long)json_integer_value(json_object_get(hb, "pid")));
+            const char *argv[] = {"EVAL", takeover_script, "1", key_worker(w->cfg.ns, w->cfg.machine).s,
+                                  reply->element[1]->str};
+            rconn_command_argv(w->cmd, on_takeover, w, 5, argv, NULL);
+            json_decref(hb);
+            return;
+        }
         char holder[160];
         snprintf(holder, sizeof holder, "pid %lld on %s since %s",
                  (long long)json_integer_value(json_object_get(hb, "pid")),
@@ -446,6 +487,12 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->slots = xcalloc((size_t)cfg->slots, sizeof *w->slots);
     make_token(w->token);
     gethostname(w->host, sizeof w->host - 1);
+    FILE *bf = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (bf) {
+        if (fgets(w->boot_id, sizeof w->boot_id, bf))
+            w->boot_id[strcspn(w->boot_id, "\n")] = '\0';
+        fclose(bf);
+    }
     snprintf(w->id, sizeof w->id, "%s:%d", w->host, (int)getpid());
     timefmt_iso(timefmt_now_ms(), w->started_at);
     srand((unsigned)(getpid() ^ timefmt_now_ms()));

@@ -19,6 +19,7 @@ struct worker_cfg {
     struct env_cfg env;          /* env.url / env.cmd NULL: no environment */
     bool exit_when_idle;         /* exit 0 once the queue and running list are empty */
     long max_attempts;           /* attempts failing on errors before an experiment fails */
+    long max_interruptions;      /* starts cut short (crash, stop) before an experiment fails */
     double load_timeout_s;       /* first byte of a call */
     double idle_timeout_s;       /* silence once a call streams */
 };

@@ -5,7 +5,7 @@
 # Covers:
 #  - the worked example calls = min(N+1, M), actions = min(N, M), stop = answer iff N < M:
 #    (N=2,M=8) 3/2/answer; (N=2,M=3) 3/2/answer; (N=2,M=2) 2/2/max_actions; (N=2,M=1)
-#    1/1/max_actions; (N=0) 1/0/answer; no tools offered (absent or []) 1/0/answer; a model that
+#    1/1/max_actions; (N=0,M=8) and (N=0,M=1) 1/0/answer; (N=1000,M=1) 1/1/max_actions; no tools offered (absent or []) 1/0/answer; a model that
 #    never stops calling tools (N=1000, M=3) 3/3/max_actions on every turn;
 #  - the same counts in the sims' request logs: /api/chat lines per experiment+turn equal the
 #    record's calls, X-Turnq-Turn runs 1..n, every call on the experiment's own box, status 200;
@@ -18,6 +18,8 @@
 #    tool messages equal the result's actions (name, arguments, content), reply = last answer;
 #  - two tools offered: the k-th call of a turn calls tool k mod 2 (the names in actions);
 #  - sim arguments from the schema reach the result as objects with every required property;
+#  - `turns` as a number with no environment to supply prompts: failed with an error naming the
+#    missing prompt, no call made;
 #  - a model the box does not have (nope:1b): failed quickly, the error names the model, the id
 #    is in NS:dead, no turn committed, `dispatcher wait` exits 1 naming it, and the worker then
 #    runs the next job of its queue to done.
@@ -56,18 +58,21 @@ job() {
   job W0 a0 8 "[$PROBE]"
   job WNT a2 8 null
   job WNE a2 8 '[]'
+  job W0M1 a0 1 "[$PROBE]"
   job WINF ainf 3 "[$PROBE]"
+  job WINF1 ainf 1 "[$PROBE]"
   job WTWO a2 8 "[$PROBE,$OTHER]"
   job WTWOINF ainf 5 "[$PROBE,$OTHER]"
   job WNOPE a0 8 "[$PROBE]" '{"model":"nope:1b"}'
   job WAFTER a0 8 "[$PROBE]" '{"turns":["after the failure"]}'
+  job WNUM a2 8 "[$PROBE]" '{"turns":2}'
 } >"$T/jobs.jsonl"
 
 RC=0; h_disp submit "$T/jobs.jsonl" >"$T/submit.out" 2>"$T/submit.err" || RC=$?
 t_eq "submit: exit 0" 0 "$RC"
-t_eq "submit: 12 queued" "12 experiments: 12 queued, 0 unchanged" "$(tail -n1 "$T/submit.out")"
+t_eq "submit: 15 queued" "15 experiments: 15 queued, 0 unchanged" "$(tail -n1 "$T/submit.out")"
 RC=0; h_disp wait --timeout 30 >"$T/wait.out" 2>"$T/wait.err" || RC=$?
-t_eq "wait: exit 1 (one experiment failed)" 1 "$RC"
+t_eq "wait: exit 1 (two experiments failed)" 1 "$RC"
 t_ok "wait: names the failed experiment" grep -q 'WNOPE' "$T/wait.out" "$T/wait.err"
 
 res() { h_cli get "$NS:result:$1"; }
@@ -162,9 +167,11 @@ check W23 a2 3 3 2 answer
 check W22 a2 3 2 2 max_actions
 check W21 a2 3 1 1 max_actions
 check W0 a0 3 1 0 answer
+check W0M1 a0 3 1 0 answer
 check WNT a2 3 1 0 answer
 check WNE a2 3 1 0 answer
 check WINF ainf 3 3 3 max_actions
+check WINF1 ainf 3 1 1 max_actions
 check WTWO a2 3 3 2 answer
 check WTWOINF ainf 3 5 5 max_actions
 check WAFTER a0 1 1 0 answer '["after the failure"]'
@@ -201,7 +208,7 @@ t_eq "nope:1b: result status failed" failed "$(jq -r .status <<<"$r")"
 t_ok "nope:1b: the result's error names the model" grep -q 'nope:1b' <<<"$(jq -r .error <<<"$r")"
 t_ok "nope:1b: the job hash's error names the model" grep -q 'nope:1b' <<<"$(field WNOPE error)"
 t_eq "nope:1b: in NS:dead" 1 "$(h_cli lrange "$NS:dead" 0 -1 | grep -cx WNOPE)"
-t_eq "nope:1b: the only dead one" 1 "$(h_cli llen "$NS:dead")"
+t_eq "dead: nope:1b and WNUM" "WNOPE WNUM" "$(h_cli lrange "$NS:dead" 0 -1 | sort | paste -sd' ')"
 t_eq "nope:1b: no turn committed" "0 0" "$(h_cli llen "$NS:turns:WNOPE") $(field WNOPE turn)"
 iso_ms() { python3 -c 'import sys,datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()*1000))' "$1"; }
 el=$(( $(iso_ms "$(field WNOPE finished_at)") - $(iso_ms "$(field WNOPE submitted_at)") ))
@@ -213,6 +220,16 @@ t_eq "nope:1b: events queued, claimed, failed, dead" "queued claimed failed dead
 t_eq "after the failure: the worker ran the next job (WAFTER done)" done "$(field WAFTER state)"
 t_eq "after the failure: a2/a0/ainf workers all still alive" "1 1 1" \
   "$(for m in a2 a0 ainf; do eval "kill -0 \$WORKER_PID_$m 2>/dev/null && printf 1 || printf 0"; done | sed 's/./& /g; s/ $//')"
+# ---- turns as a number, no environment to supply the prompts ----
+t_eq "turns: 2 without an environment: failed, not hanging" "failed failed" \
+  "$(field WNUM state) $(res WNUM | jq -r .status)"
+t_ok "turns: 2 without an environment: the error says there is no prompt ($(field WNUM error))" \
+  grep -qi 'prompt' <<<"$(field WNUM error)"
+t_eq "turns: 2 without an environment: no call made" 0 \
+  "$(jq -c 'select(.path == "/api/chat" and .experiment == "WNUM")' "$SIM_LOG_a2" | wc -l | tr -d ' ')"
+t_eq "every action has a number ms >= 0" "" \
+  "$(for id in W28 W22 WINF WTWO; do res "$id" | jq -r '.turns[].actions[] | select((.ms | type) != "number" or .ms < 0) | .name'; done)"
+
 t_eq "queues and running lists are empty" 0 \
   "$(for m in a2 a0 ainf; do h_cli llen "$NS:queue:$m"; h_cli llen "$NS:running:$m"; done | paste -sd+ | bc)"
 

@@ -24,6 +24,7 @@ T=$H_DIR
 hb() { h_cli get "$NS:worker:$1"; }                         # heartbeat JSON of MACHINE
 state() { h_cli hget "$NS:job:$1" state; }
 llen() { h_cli llen "$1"; }
+jqt() { jq -e "$@" >/dev/null 2>&1; }                    # jq -e, quietly, for t_ok
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 job() { echo "{\"id\": \"$1\", \"model\": \"qwen3:8b\", \"turns\": [\"one\", \"two\"]}"; }
 # wstart NAME ARGS...: a worker with exactly these flags; log in $T/worker-NAME.log, pid in WPID_NAME.
@@ -48,6 +49,19 @@ $extra
 CONF
   redis-server "$T/$name.conf" &
   H_PIDS+=("$!")
+}
+# own_port VAR: a free port below the ephemeral range (so no outgoing connection takes it before a
+# process we start later binds it), never handed out twice.
+OWN_PORTS=" "
+own_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    case $OWN_PORTS in *" $p "*) continue ;; esac
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    OWN_PORTS="$OWN_PORTS$p "
+    eval "$1=$p"; return
+  done
 }
 # sim_on_port NAME PORT [flags]: an ollama-sim on a port we chose ourselves.
 sim_on_port() {
@@ -102,11 +116,14 @@ t_ok "--version: prints it" grep -q '^turnq worker ' "$T/out"
 
 # ---- start everything side by side ----
 h_sim_start s1 --actions 0 || exit 1
-PL=$(h_free_port)                      # Redis that starts late
-PP=$(h_free_port); while [ "$PP" = "$PL" ]; do PP=$(h_free_port); done   # Redis with a password
-PO=$(h_free_port); while [ "$PO" = "$PL" ] || [ "$PO" = "$PP" ]; do PO=$(h_free_port); done # late Ollama
-start_redis_on "$PP" redis-pw "requirepass s3cret"
-h_wait 10 "REDISCLI_AUTH=s3cret redis-cli -p $PP ping | grep -q PONG" || t_fail "password redis started"
+own_port PL                            # Redis that starts late
+own_port PO                            # Ollama that starts late
+for try in 1 2 3 4 5; do               # Redis with a password (may retry on another port)
+  own_port PP
+  start_redis_on "$PP" redis-pw "requirepass s3cret"
+  h_wait 5 "REDISCLI_AUTH=s3cret redis-cli -p $PP ping 2>/dev/null | grep -q PONG" && break
+  [ "$try" = 5 ] && t_fail "password redis started"
+done
 pw_cli() { REDISCLI_AUTH=s3cret redis-cli -p "$PP" "$@"; }
 late_cli() { redis-cli -p "$PL" "$@"; }
 
@@ -139,18 +156,18 @@ t_ok "heartbeat: written within 3 s of start (took ${ready_ms} ms)" test "$ready
 ttl=$(h_cli ttl "$NS:worker:ready")
 t_ok "heartbeat: TTL is set and at most 15 s (got $ttl)" bash -c "[ $ttl -gt 0 ] && [ $ttl -le 15 ]"
 H=$(hb ready)
-t_ok "heartbeat: is JSON with every README field" jq -e '
+t_ok "heartbeat: is JSON with every README field" jqt '
   (.machine|type)=="string" and (.token|type)=="string" and (.pid|type)=="number" and
   (.host|type)=="string" and (.version|type)=="string" and (.started_at|type)=="string" and
   (.updated_at|type)=="string" and (.slots|type)=="number" and (.busy|type)=="number" and
-  (.draining|type)=="boolean" and (.running|type)=="array" and (.ollama|type)=="object"' <<<"$H" >/dev/null
+  (.draining|type)=="boolean" and (.running|type)=="array" and (.ollama|type)=="object"' <<<"$H"
 t_eq "heartbeat: machine, pid, slots, draining" "ready $WPID_ready 1 false" \
   "$(jq -r '"\(.machine) \(.pid) \(.slots) \(.draining)"' <<<"$H")"
 t_eq "heartbeat: host is the host name" "$HOST" "$(jq -r .host <<<"$H")"
-t_ok "heartbeat: started_at/updated_at are ISO with ms" jq -e '
+t_ok "heartbeat: started_at/updated_at are ISO with ms" jqt '
   [.started_at, .updated_at] | all(test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"))' <<<"$H"
 t_eq "heartbeat: ollama url and version" "$SIM_URL_s1 0.12.6" "$(jq -r '"\(.ollama.url) \(.ollama.version)"' <<<"$H")"
-t_ok "heartbeat: models with name and hex digest" jq -e '
+t_ok "heartbeat: models with name and hex digest" jqt '
   .ollama.models | length == 1 and .[0].name == "qwen3:8b" and (.[0].digest | test("^[0-9a-f]{64}$"))' <<<"$H"
 t_ok "NS:machines holds the machine" bash -c "[ \"\$(redis-cli -p $H_REDIS_PORT sismember '$NS:machines' ready)\" = 1 ]"
 t_ok "NS:lastseen has it, ISO time" bash -c "[[ \$(redis-cli -p $H_REDIS_PORT hget '$NS:lastseen' ready) =~ ^[0-9]{4}-.*Z\$ ]]"
