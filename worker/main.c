@@ -91,8 +91,8 @@ int main(int argc, char **argv)
     const char *pos[1];
     int npos;
     if (cfg_parse(opts, argc, argv, 1, pos, 0, &npos, err) < 0) {
-        fprintf(stderr, "worker: %s\n", err);
-        usage(EXIT_USAGE);
+        fprintf(stderr, "worker: %s (see worker --help)\n", err);
+        return EXIT_USAGE;
     }
     if (opt.help)
         usage(EXIT_OK);
@@ -110,8 +110,11 @@ int main(int argc, char **argv)
         .idle_timeout_s = opt.idle_timeout_s,
         .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},
     };
-    if (redisurl_parse(opt.redis, &cfg.redis, err) < 0)
-        die_config(err);
+    if (redisurl_parse(opt.redis, &cfg.redis, err) < 0) {
+        char msg[ERR_LEN + 16];
+        snprintf(msg, sizeof msg, "--redis: %s", err);
+        die_config(msg);
+    }
     if (!keys_ns_valid(opt.ns))
         die_config("--namespace: letters, digits and . _ - only (1 to 64)");
     static char host[256];

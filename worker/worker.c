@@ -509,9 +509,10 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->beat.data = w;
     ev_init(&w->quit_timer, on_quit_timer);
     w->quit_timer.data = w;
-    /* First probe at once; then every beat. */
-    ev_feed_event(loop, &w->beat, EV_TIMER);
+    /* First probe at once, then every beat. Feed after ev_timer_again, which clears a pending
+     * event of its watcher. */
     ev_timer_again(loop, &w->beat);
+    ev_feed_event(loop, &w->beat, EV_TIMER);
     return w;
 }
 
