@@ -487,6 +487,17 @@ static int add_document(struct job_list *l, json_t *doc, const char *source, cha
         set_err(err, "%s: defaults: must be an object", source);
         return -1;
     }
+    /* A typo in the defaults is the defaults' fault, not the first experiment's. */
+    json_object_foreach(defaults, key, v) {
+        bool known = false;
+        for (int i = 0; known_fields[i]; i++)
+            known = known || !strcmp(key, known_fields[i]);
+        if (!known || !strcmp(key, "id")) {
+            set_err(err, "%s: defaults: %s: %s", source, key,
+                    known ? "each experiment needs its own id" : "unknown field");
+            return -1;
+        }
+    }
     if (!json_is_array(exps) || json_array_size(exps) == 0) {
         set_err(err, "%s: experiments: must be a non-empty array", source);
         return -1;

@@ -67,8 +67,8 @@ for id in $(jq -r '.id' "$H_DIR/results.jsonl"); do
 done
 [ "$ok" = 1 ] && echo "affinity holds: each experiment's calls all went to one box"
 echo
-echo "inspect while it runs: redis-cli -p $H_REDIS_PORT lrange $TURNQ_NAMESPACE:queue:gpu1 0 -1"
 for m in gpu1 gpu2; do eval "kill -TERM \$WORKER_PID_$m"; done
 for m in gpu1 gpu2; do eval "h_wait 10 '! kill -0 \$WORKER_PID_$m'" || true; done
 echo "demo finished; everything it started is stopped."
+echo "(while a sweep runs, watch it with: bin/dispatcher status, redis-cli lrange turnq:queue:gpu1 0 -1)"
 [ "$ok" = 1 ]

@@ -49,8 +49,11 @@ struct env {
     ev_io out_io;
     ev_child child;
     ev_timer kill_timer;
+    ev_timer eof_timer;      /* stdout closed: wait a moment for the exit status */
     struct ndjson *nd;
     bool exited;
+    bool stdout_closed;
+    char exit_msg[ERR_LEN];  /* how the process ended */
     bool closed;             /* env_close was called */
 };
 
@@ -58,6 +61,7 @@ static void env_release(struct env *e)
 {
     ev_timer_stop(e->loop, &e->timeout);
     ev_timer_stop(e->loop, &e->kill_timer);
+    ev_timer_stop(e->loop, &e->eof_timer);
     ev_idle_stop(e->loop, &e->deliver);
     ev_io_stop(e->loop, &e->out_io);
     ev_child_stop(e->loop, &e->child);
@@ -162,7 +166,23 @@ static void on_out(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     ev_io_stop(loop, w);
-    deliver_later(e, NULL, "environment closed its stdout");
+    /* Usually the process has exited: wait briefly for the child watcher, whose message says
+     * how (status or signal); say only "closed its stdout" if it is still alive. */
+    e->stdout_closed = true;
+    if (e->exited)
+        deliver_later(e, NULL, e->exit_msg);
+    else {
+        ev_timer_set(&e->eof_timer, 1.0, 0.);
+        ev_timer_start(loop, &e->eof_timer);
+    }
+}
+
+static void on_eof_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct env *e = w->data;
+    deliver_later(e, NULL, "environment closed its stdout (the process is still running)");
 }
 
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
@@ -176,13 +196,15 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
         env_release(e);
         return;
     }
-    char err[ERR_LEN];
     if (WIFSIGNALED(st))
-        snprintf(err, sizeof err, "environment process died of signal %d", WTERMSIG(st));
+        snprintf(e->exit_msg, sizeof e->exit_msg, "environment process (%s) died of signal %d", e->cfg.cmd,
+                 WTERMSIG(st));
     else
-        snprintf(err, sizeof err, "environment process exited with status %d", WEXITSTATUS(st));
-    log_warn("job=%s %s", e->id, err);
-    deliver_later(e, NULL, err);
+        snprintf(e->exit_msg, sizeof e->exit_msg, "environment process (%s) exited with status %d", e->cfg.cmd,
+                 WEXITSTATUS(st));
+    log_warn("job=%s %s", e->id, e->exit_msg);
+    ev_timer_stop(loop, &e->eof_timer);
+    deliver_later(e, NULL, e->exit_msg);
 }
 
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -313,6 +335,8 @@ struct env *env_open(struct ev_loop *loop, struct http *http, const struct env_c
     snprintf(e->id, sizeof e->id, "%s", id);
     ev_init(&e->timeout, on_timeout);
     ev_init(&e->kill_timer, on_kill_timer);
+    ev_init(&e->eof_timer, on_eof_timer);
+    e->eof_timer.data = e;
     ev_idle_init(&e->deliver, on_deliver);
     e->timeout.data = e->kill_timer.data = e->deliver.data = e;
     if (cfg->cmd && spawn_cmd(e, err) < 0) {

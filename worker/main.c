@@ -73,6 +73,38 @@ static void die_config(const char *msg)
     exit(EXIT_USAGE);
 }
 
+/* The environment program must exist now: a typo would otherwise fail every experiment of the
+ * queue, one after the other. */
+static int check_program(const char *cmd, char err[ERR_LEN])
+{
+    char prog[1024];
+    size_t n = strcspn(cmd + strspn(cmd, " \t"), " \t");
+    const char *start = cmd + strspn(cmd, " \t");
+    if (n == 0 || n >= sizeof prog) {
+        set_err(err, "--env-cmd: no program to run");
+        return -1;
+    }
+    memcpy(prog, start, n);
+    prog[n] = '\0';
+    if (strchr(prog, '/')) {
+        if (access(prog, X_OK) == 0)
+            return 0;
+        set_err(err, "--env-cmd: '%s' is not an executable file", prog);
+        return -1;
+    }
+    const char *path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        char full[2048];
+        snprintf(full, sizeof full, "%.*s/%s", (int)len, path, prog);
+        if (len && access(full, X_OK) == 0)
+            return 0;
+        path += len + (path[len] == ':');
+    }
+    set_err(err, "--env-cmd: '%s' is not found on PATH", prog);
+    return -1;
+}
+
 static struct worker *the_worker;
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -134,8 +166,8 @@ int main(int argc, char **argv)
         die_config("--env-url and --env-cmd: give one environment, not both");
     if (opt.env_url && strncmp(opt.env_url, "http://", 7) && strncmp(opt.env_url, "https://", 8))
         die_config("--env-url: must be an http:// or https:// URL");
-    if (opt.env_cmd && !strpbrk(opt.env_cmd, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._"))
-        die_config("--env-cmd: empty command");
+    if (opt.env_cmd && check_program(opt.env_cmd, err) < 0)
+        die_config(err);
 
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(0);

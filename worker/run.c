@@ -932,6 +932,11 @@ void run_free(struct run *r)
 }
 
 const char *run_id(const struct run *r) { return r->id; }
+
+json_t *run_id_json(const struct run *r)
+{
+    return r->job ? json_incref(r->job->id_json) : json_string(r->id);
+}
 int run_turn(const struct run *r) { return r->turn; }
 int run_turns(const struct run *r) { return r->job ? r->job->nturns : 0; }
 int run_calls(const struct run *r) { return r->total_calls; }

@@ -5,6 +5,7 @@
  * /api/chat calls, executing tool calls in between), commit each turn, and write the result.
  * An explicit state machine driven by Redis, curl and environment callbacks. */
 #include <ev.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "env.h"
@@ -50,6 +51,7 @@ void run_free(struct run *r); /* NULL is a no-op; cancels whatever is in flight 
 
 /* ---- For the heartbeat ---- */
 const char *run_id(const struct run *r);
+json_t *run_id_json(const struct run *r); /* new reference: the id with its JSON type (42 stays a number) */
 int run_turn(const struct run *r);      /* turn being run (0 while loading) */
 int run_turns(const struct run *r);     /* the job's number of turns (0 while loading) */
 int run_calls(const struct run *r);     /* /api/chat calls made in this attempt */

@@ -320,7 +320,7 @@ static char *heartbeat_json(struct worker *w)
             continue;
         char since[TIMEFMT_ISO_LEN];
         timefmt_iso(timefmt_now_ms() - (int64_t)((ev_now(w->loop) - run_since(r)) * 1000), since);
-        json_array_append_new(running, json_pack("{s:s, s:i, s:i, s:i, s:i, s:s}", "id", run_id(r), "turn",
+        json_array_append_new(running, json_pack("{s:o, s:i, s:i, s:i, s:i, s:s}", "id", run_id_json(r), "turn",
                                                  run_turn(r), "turns", run_turns(r), "calls", run_calls(r),
                                                  "attempt", run_attempt(r), "since", since));
     }
@@ -372,8 +372,9 @@ static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
     }
     bool ours = reply->element[0]->integer == 1;
     if (ours && !w->have_lease) {
-        log_info("holding machine %s (lease %s, TTL %d s); claiming from %s", w->cfg.machine,
-                 key_worker(w->cfg.ns, w->cfg.machine).s, WORKER_LEASE_TTL_S, key_queue(w->cfg.ns, w->cfg.machine).s);
+        log_info("holding machine %s (lease %s, TTL %d s); claiming from %s%s", w->cfg.machine,
+                 key_worker(w->cfg.ns, w->cfg.machine).s, WORKER_LEASE_TTL_S, key_queue(w->cfg.ns, w->cfg.machine).s,
+                 w->ollama_ok ? "" : " once Ollama answers");
         w->have_lease = true;
         w->need_reconcile = true;
         w->holder[0] = '\0';
@@ -521,7 +522,11 @@ void worker_stop(struct worker *w, bool now)
     if (now || w->draining) {
         log_warn("stopping now: %d experiments left in the running list resume at their next "
                  "uncommitted turn on restart", w->busy);
-        really_quit(w);
+        /* Release the lease on the way out (bounded wait), so status shows the worker gone and a
+         * restart takes the machine at once. */
+        w->quitting = false;
+        w->draining = true;
+        quit(w);
         return;
     }
     w->draining = true;
