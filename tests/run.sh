@@ -4,14 +4,16 @@
 # A program that exits non-zero (or times out) without printing a FAIL line counts as one failure.
 # Usage: tests/run.sh [unit|integ] [NAME-FILTER]
 # Ends with the line "N passed, N failed, N skipped". Logs of failing scripts are kept in
-# build/test-logs/ and their paths printed.
+# build/test-logs/run.*/ and their paths printed.
 set -u
 cd "$(dirname "$0")/.."
 export TURNQ_BIN=${TURNQ_BIN:-bin} TURNQ_BUILD=${TURNQ_BUILD:-build}
 what=${1:-all}
 filter=${2:-}
-logs=$TURNQ_BUILD/test-logs
-rm -rf "$logs"; mkdir -p "$logs"
+# A directory per run, so that two runs in one tree do not wipe each other's logs; removed when
+# everything passed.
+mkdir -p "$TURNQ_BUILD/test-logs"
+logs=$(mktemp -d "$TURNQ_BUILD/test-logs/run.XXXXXX")
 pass=0 fail=0 skip=0
 failed=()
 
@@ -47,5 +49,6 @@ if [ "$what" = all ] || [ "$what" = integ ]; then
   done
 fi
 for l in "${failed[@]}"; do echo "log kept: $l"; done
+[ "$fail" -eq 0 ] && rm -rf "$logs"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

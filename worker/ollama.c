@@ -129,3 +129,69 @@ const char *ollama_info_digest(const struct ollama_info *info, const char *model
     }
     return NULL;
 }
+
+/* ---- Box health ---- */
+
+struct ollama_health {
+    struct http_req *req;
+    ollama_health_fn *cb;
+    void *arg;
+};
+
+static void on_health(struct http_req *req, void *arg)
+{
+    struct ollama_health *hc = arg;
+    char err[300] = "";
+    json_t *j = NULL;
+    if (http_req_failed(req))
+        snprintf(err, sizeof err, "%s", http_req_error(req));
+    else {
+        size_t len;
+        const char *body = http_req_body(req, &len);
+        j = json_loadb(body, len, 0, NULL);
+        if (http_req_status(req) != 200)
+            snprintf(err, sizeof err, "HTTP %ld%s%s", http_req_status(req), json_is_string(json_object_get(j, "error")) ? ": " : "",
+                     json_string_value(json_object_get(j, "error")) ?: "");
+        else if (!json_is_true(json_object_get(j, "done")))
+            snprintf(err, sizeof err, "the answer is not a finished chat reply");
+    }
+    json_decref(j);
+    ollama_health_fn *cb = hc->cb;
+    void *cb_arg = hc->arg;
+    free(hc);
+    cb(err[0] == '\0', err, cb_arg);
+}
+
+struct ollama_health *ollama_health_start(struct http *http, const char *base_url, const char *model,
+                                          json_t *options, json_t *keep_alive, double timeout_s,
+                                          ollama_health_fn *cb, void *arg)
+{
+    struct ollama_health *hc = xcalloc(1, sizeof *hc);
+    hc->cb = cb;
+    hc->arg = arg;
+    json_t *opts = options ? json_deep_copy(options) : json_object();
+    json_object_set_new(opts, "num_predict", json_integer(1));
+    json_t *body = json_pack("{s:s, s:[{s:s, s:s}], s:b, s:o}", "model", model, "messages", "role", "user",
+                             "content", "ping", "stream", 0, "options", opts);
+    if (keep_alive)
+        json_object_set(body, "keep_alive", keep_alive);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(body);
+    char url[1100];
+    snprintf(url, sizeof url, "%s/api/chat", base_url);
+    const char *headers[] = {"X-Turnq-Health: 1", NULL};
+    struct http_opts o = {.url = url, .method = "POST", .body = text, .body_len = strlen(text), .headers = headers,
+                          .connect_timeout_ms = 5000, .total_timeout_s = timeout_s, .max_body = 1u << 20,
+                          .on_done = on_health, .arg = hc};
+    hc->req = http_submit(http, &o);
+    free(text);
+    return hc;
+}
+
+void ollama_health_cancel(struct ollama_health *hc)
+{
+    if (!hc)
+        return;
+    http_cancel(hc->req);
+    free(hc);
+}

@@ -72,6 +72,11 @@ struct run {
     ev_tstamp turn_started;
     char *reply;                   /* content of the turn's last reply */
 
+    bool stopping;                 /* run_stop: requeue at the next turn boundary */
+    bool cancelling;               /* run_cancel: end cancelled at the next call boundary */
+    char call_error[ERR_LEN];      /* the call's last error, while the box is checked */
+    struct ollama_health *health;  /* the box check in flight */
+
     /* the current call */
     struct http_req *req;
     struct chat_stream *cs;
@@ -94,6 +99,7 @@ static void do_call(struct run *r);
 static void run_tools(struct run *r);
 static void finish(struct run *r, const char *status, const char *error);
 static void attempt_failed(struct run *r, const char *error, bool retryable);
+static void on_box_checked(bool healthy, const char *err, void *arg);
 
 static void set_state(struct run *r, enum run_state s)
 {
@@ -267,15 +273,54 @@ static void dead_letter(struct run *r, const char *reason)
     free(text);
 }
 
-/* An attempt failed on an error: put the experiment back first in line to run again from its
- * first uncommitted turn, unless it has failed max_attempts times (or cannot succeed). */
-static void attempt_failed(struct run *r, const char *error, bool retryable)
+/* Stops whatever I/O of the attempt is in flight: the call, its retry timer, the environment. */
+static void cancel_io(struct run *r)
 {
     if (r->req) {
         http_cancel(r->req);
         r->req = NULL;
     }
+    ollama_health_cancel(r->health);
+    r->health = NULL;
     ev_timer_stop(r->ctx.loop, &r->retry);
+    if (r->env) {
+        env_close(r->env);
+        r->env = NULL;
+    }
+}
+
+enum requeue_count {
+    REQUEUE_ERROR,       /* the attempt failed on an error: counts in `errors` */
+    REQUEUE_INTERRUPTED, /* a stop cut it short: counts in `interrupted` */
+    REQUEUE_NOTHING,     /* the box, not the experiment, failed: counts nowhere */
+};
+
+/* Puts the experiment back first in line (RPUSH: the head of its queue) to resume at its first
+ * uncommitted turn, in one fenced batch with the ack. */
+static void requeue(struct run *r, const char *why, enum requeue_count count)
+{
+    cancel_io(r);
+    set_state(r, RUN_FINISHING);
+    const char *ns = r->ctx.ns;
+    struct batch *b = batch_new();
+    if (count == REQUEUE_ERROR)
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "errors", "1", NULL);
+    if (count == REQUEUE_INTERRUPTED && r->attempt > 0)
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "interrupted", "1", NULL);
+    batch_add(b, "HSET", key_job(ns, r->id).s, "state", "queued", NULL);
+    if (why)
+        batch_add(b, "HSET", key_job(ns, r->id).s, "error", why, NULL);
+    batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
+    batch_add(b, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id, NULL);
+    add_event(b, r, "requeued", r->committed);
+    run_exec(r, b, on_acked, r);
+}
+
+/* An attempt failed on an error: back first in line to run again from its first uncommitted
+ * turn, unless it has failed max_attempts times (or cannot succeed). */
+static void attempt_failed(struct run *r, const char *error, bool retryable)
+{
+    cancel_io(r);
     if (!retryable || r->errors + 1 >= r->ctx.max_attempts) {
         char why[ERR_LEN];
         if (retryable)
@@ -287,19 +332,18 @@ static void attempt_failed(struct run *r, const char *error, bool retryable)
         return;
     }
     log_warn("job=%s attempt %d failed at turn %d: %s; requeued first in line", r->id, r->attempt, r->turn, error);
-    if (r->env) {
-        env_close(r->env);
-        r->env = NULL;
-    }
-    set_state(r, RUN_FINISHING);
-    const char *ns = r->ctx.ns;
-    struct batch *b = batch_new();
-    batch_add(b, "HINCRBY", key_job(ns, r->id).s, "errors", "1", NULL);
-    batch_add(b, "HSET", key_job(ns, r->id).s, "state", "queued", "error", error, NULL);
-    batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
-    batch_add(b, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id, NULL);
-    add_event(b, r, "requeued", r->committed);
-    run_exec(r, b, on_acked, r);
+    requeue(r, error, REQUEUE_ERROR);
+}
+
+/* The stop points: a stop asked for (run_stop) is carried out at the next turn boundary. */
+static bool stop_here(struct run *r)
+{
+    if (!r->stopping)
+        return false;
+    log_info("job=%s stopping at turn %d (%d committed): requeued first in line", r->id, r->committed + 1,
+             r->committed);
+    requeue(r, NULL, REQUEUE_INTERRUPTED);
+    return true;
 }
 
 /* ---- Committing a turn ---- */
@@ -493,6 +537,22 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
     do_call(w->data);
 }
 
+static void on_box_checked(bool healthy, const char *err, void *arg)
+{
+    struct run *r = arg;
+    r->health = NULL;
+    if (r->ctx.on_box)
+        r->ctx.on_box(r->ctx.box_arg, healthy, err, r->job);
+    if (healthy) {
+        attempt_failed(r, r->call_error, true);
+        return;
+    }
+    char why[ERR_LEN];
+    snprintf(why, sizeof why, "Ollama fails every call (%s); requeued without counting an attempt", err);
+    log_warn("job=%s %s", r->id, why);
+    requeue(r, why, REQUEUE_NOTHING);
+}
+
 static void call_failed(struct run *r, const char *error, bool retryable)
 {
     if (!retryable) {
@@ -500,7 +560,11 @@ static void call_failed(struct run *r, const char *error, bool retryable)
         return;
     }
     if (r->retries >= RUN_CALL_RETRIES) {
-        attempt_failed(r, error, true);
+        /* Before blaming the experiment, ask whether the box serves any chat at all: a sick box
+         * must not drain its queue into the dead list. */
+        snprintf(r->call_error, sizeof r->call_error, "%s", error);
+        r->health = ollama_health_start(r->ctx.http, r->ctx.ollama_url, r->job->model, r->job->options,
+                                        r->job->keep_alive, r->ctx.load_timeout_s, on_box_checked, r);
         return;
     }
     double delay = RUN_RETRY_BASE_S * (double)(1 << r->retries);
@@ -545,6 +609,7 @@ static void on_call_done(struct http_req *req, void *arg)
 
     r->calls++;
     r->total_calls++;
+    r->retries = 0; /* the budget of retries is per call */
     const struct chat_metrics *m = chat_stream_metrics(r->cs);
     r->prompt_tokens += m->prompt_eval_count;
     r->eval_tokens += m->eval_count;
@@ -566,6 +631,10 @@ static void on_call_done(struct http_req *req, void *arg)
 
 static void do_call(struct run *r)
 {
+    if (r->cancelling) {
+        finish(r, "cancelled", NULL);
+        return;
+    }
     set_state(r, RUN_CALLING);
     json_t *body = json_pack("{s:s, s:O, s:b}", "model", r->job->model, "messages", r->messages, "stream", 1);
     if (json_array_size(r->tools))
@@ -649,6 +718,12 @@ static void on_env_turn(struct env *e, json_t *reply, const char *err, void *arg
 
 static void next_turn(struct run *r)
 {
+    if (stop_here(r))
+        return;
+    if (r->cancelling) {
+        finish(r, "cancelled", NULL);
+        return;
+    }
     r->turn = r->committed + 1;
     if (r->turn > r->job->nturns) {
         finish(r, "done", NULL);
@@ -718,6 +793,8 @@ static void on_env_start(struct env *e, json_t *reply, const char *err, void *ar
 
 static void start_env(struct run *r)
 {
+    if (stop_here(r))
+        return;
     r->tools = r->job->tools ? json_deep_copy(r->job->tools) : json_array();
     r->env_tools = json_object();
     if (!r->ctx.env) {
@@ -758,6 +835,8 @@ static void on_marked(struct rconn *rc, redisReply *reply, void *arg)
 
 static void mark_running(struct run *r)
 {
+    if (stop_here(r))
+        return;
     set_state(r, RUN_STARTING);
     const char *ns = r->ctx.ns;
     char now[TIMEFMT_ISO_LEN];
@@ -919,6 +998,7 @@ void run_free(struct run *r)
         return;
     if (r->req)
         http_cancel(r->req);
+    ollama_health_cancel(r->health);
     ev_timer_stop(r->ctx.loop, &r->retry);
     ev_idle_stop(r->ctx.loop, &r->finish_idle);
     env_kill(r->env);
@@ -931,7 +1011,32 @@ void run_free(struct run *r)
     free(r);
 }
 
+void run_stop(struct run *r)
+{
+    r->stopping = true;
+}
+
+void run_abort(struct run *r)
+{
+    r->stopping = true;
+    /* Waiting on Ollama or the environment: stop now. Waiting on Redis: the reply's continuation
+     * reaches a stop point (or the end) by itself. */
+    if (r->state == RUN_CALLING || r->state == RUN_TOOLING || r->state == RUN_PROMPTING ||
+        (r->state == RUN_STARTING && r->env)) {
+        log_info("job=%s grace period over: turn %d cut short, requeued first in line", r->id, r->turn);
+        requeue(r, NULL, REQUEUE_INTERRUPTED);
+    }
+}
+
+void run_cancel(struct run *r)
+{
+    if (!r->cancelling)
+        log_info("job=%s cancelled: stopping at the next call", r->id);
+    r->cancelling = true;
+}
+
 const char *run_id(const struct run *r) { return r->id; }
+bool run_ending(const struct run *r) { return r->state == RUN_FINISHING || r->state == RUN_OVER; }
 
 json_t *run_id_json(const struct run *r)
 {

@@ -10,6 +10,7 @@
 
 #include "env.h"
 #include "http.h"
+#include "job.h"
 #include "ollama.h"
 #include "rconn.h"
 
@@ -33,6 +34,9 @@ struct run_ctx {
     double idle_timeout_s;            /* silence once a call's stream flows */
     void (*on_progress)(void *arg);   /* after a start and each committed turn (heartbeat) */
     void *progress_arg;
+    /* After a box check (a call kept failing): healthy or not, and the job checked with. */
+    void (*on_box)(void *arg, bool healthy, const char *err, const struct job *job);
+    void *box_arg;
 };
 
 enum run_outcome {
@@ -49,8 +53,23 @@ typedef void run_done_fn(struct run *r, enum run_outcome outcome, void *arg);
 struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, run_done_fn *done, void *arg);
 void run_free(struct run *r); /* NULL is a no-op; cancels whatever is in flight */
 
+/* ---- Stopping ---- */
+
+/* Graceful stop: at the next turn boundary the experiment goes back first in line with its
+ * committed turns (counted in `interrupted`). */
+void run_stop(struct run *r);
+
+/* The grace period is over: a turn in progress is cut short now (its calls dropped) and the
+ * experiment requeued likewise. */
+void run_abort(struct run *r);
+
+/* The experiment was cancelled (dispatcher cancel): it ends `cancelled` at the next call. */
+void run_cancel(struct run *r);
+
 /* ---- For the heartbeat ---- */
 const char *run_id(const struct run *r);
+/* Its final write (ack or requeue) is in flight or done: the id may already be claimable again. */
+bool run_ending(const struct run *r);
 json_t *run_id_json(const struct run *r); /* new reference: the id with its JSON type (42 stays a number) */
 int run_turn(const struct run *r);      /* turn being run (0 while loading) */
 int run_turns(const struct run *r);     /* the job's number of turns (0 while loading) */

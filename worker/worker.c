@@ -19,7 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "http.h"
+#include "job.h"
 #include "keys.h"
 #include "log.h"
 #include "ollama.h"
@@ -32,10 +34,14 @@
 #define WORKER_HEARTBEAT_S 5.0    /* how often the lease and heartbeat are renewed */
 #define WORKER_LEASE_TTL_S 15     /* SPEC: a TTL of at most 15 s */
 #define WORKER_CLAIM_BLOCK_S 5    /* BLMOVE timeout; re-issued at once */
-#define WORKER_REDIS_REPLY_TIMEOUT_S 10.0 /* no reply this long while commands wait: reconnect */
+#define WORKER_REDIS_REPLY_TIMEOUT_S 10.0
+#define WORKER_BREAKER_MIN_S 2.0  /* health checks of a failing box: first delay, doubling... */
+#define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */ /* no reply this long while commands wait: reconnect */
 
-/* KEYS: heartbeat, machines, lastseen. ARGV: json, token, ttl, machine, now. Returns {1, ""} when
- * the lease is ours, or {0, holder's heartbeat} when another worker holds the machine. */
+/* KEYS: heartbeat, machines, lastseen, then the job hash of each running experiment. ARGV: json,
+ * token, ttl, machine, now, then the running ids. Returns {1, "", cancelled ids...} when the lease
+ * is ours (the ids whose job hash asks for a cancel), or {0, holder's heartbeat} when another
+ * worker holds the machine. */
 static const char lease_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur then\n"
@@ -45,7 +51,11 @@ static const char lease_script[] =
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))\n"
     "redis.call('SADD', KEYS[2], ARGV[4])\n"
     "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
-    "return {1, ''}\n";
+    "local out = {1, ''}\n"
+    "for i = 4, #KEYS do\n"
+    "  if redis.call('HGET', KEYS[i], 'cancel') then out[#out + 1] = ARGV[i + 2] end\n"
+    "end\n"
+    "return out\n";
 
 /* KEYS: heartbeat. ARGV: the exact heartbeat a dead holder left. Deletes it only if unchanged. */
 static const char takeover_script[] =
@@ -84,18 +94,40 @@ struct worker {
     bool draining;
     bool quitting;
     struct run **slots;          /* cfg.slots entries, NULL when free */
+    char **held;                 /* cfg.slots entries: ids claimed while their previous run still ends */
     int busy;
     ev_timer beat;               /* heartbeat + Ollama probe */
+    ev_timer grace;              /* graceful stop: then cut running turns short */
+    bool breaker_open;           /* chat calls fail: claim nothing until a health check passes */
+    double breaker_backoff_s;    /* next health check delay */
+    ev_timer breaker_timer;
+    struct ollama_health *probe; /* the breaker's health check in flight */
+    char *probe_model;           /* what to check with: the last failing experiment's model... */
+    json_t *probe_options;       /* ...options and keep_alive, so the check reloads nothing */
+    json_t *probe_keep_alive;
     ev_timer quit_timer;         /* bounded wait for the lease release on exit */
 };
 
 static void maybe_claim(struct worker *w);
+static void start_run(struct worker *w, const char *id, bool resumed);
 static void heartbeat(struct worker *w);
 
 /* ---- Leaving ---- */
 
+static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->slots[i])
+            run_abort(w->slots[i]);
+}
+
 static void really_quit(struct worker *w)
 {
+    ev_timer_stop(w->loop, &w->grace);
+    ev_timer_stop(w->loop, &w->breaker_timer);
     ev_timer_stop(w->loop, &w->beat);
     ev_timer_stop(w->loop, &w->quit_timer);
     ev_break(w->loop, EVBREAK_ALL);
@@ -134,12 +166,33 @@ static void quit(struct worker *w)
 
 /* ---- Slots ---- */
 
-static bool running_id(struct worker *w, const char *id)
+static struct run *running_id(struct worker *w, const char *id)
 {
     for (long i = 0; i < w->cfg.slots; i++)
         if (w->slots[i] && !strcmp(run_id(w->slots[i]), id))
+            return w->slots[i];
+    return NULL;
+}
+
+static bool held_id(struct worker *w, const char *id)
+{
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->held[i] && !strcmp(w->held[i], id))
             return true;
     return false;
+}
+
+/* A requeued experiment can be claimed again (by another slot's BLMOVE) before its previous run
+ * has left its slot: hold the id and start it when that run is gone. */
+static void hold_id(struct worker *w, const char *id)
+{
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (!w->held[i]) {
+            w->held[i] = xstrdup(id);
+            w->busy++; /* the held id owns a slot from now on */
+            return;
+        }
+    w->need_reconcile = true; /* cannot happen: busy < slots when claiming */
 }
 
 static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
@@ -149,6 +202,8 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
         if (w->slots[i] == r)
             w->slots[i] = NULL;
     w->busy--;
+    char done_id[JOB_ID_MAX + 1];
+    snprintf(done_id, sizeof done_id, "%s", run_id(r));
     if (outcome == RUN_ABANDONED)
         w->need_reconcile = true; /* it is still in the running list: take it back when we can */
     if (outcome == RUN_FENCED && w->have_lease) {
@@ -159,6 +214,15 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
         w->need_reconcile = true;
     }
     run_free(r);
+    for (long i = 0; i < w->cfg.slots; i++) {
+        if (w->held[i] && !strcmp(w->held[i], done_id)) {
+            char *id = w->held[i];
+            w->held[i] = NULL;
+            w->busy--;
+            start_run(w, id, false);
+            free(id);
+        }
+    }
     heartbeat(w); /* status shows the slot free at once, not at the next beat */
     if (w->draining && w->busy == 0 && !w->claim_inflight) {
         quit(w);
@@ -172,6 +236,68 @@ static void on_progress(void *arg)
     heartbeat(arg);
 }
 
+/* ---- Breaker: a box whose chat calls all fail claims nothing until a health check passes ---- */
+
+static void on_breaker_probe(bool healthy, const char *err, void *arg);
+
+static void breaker_arm(struct worker *w)
+{
+    ev_timer_set(&w->breaker_timer, w->breaker_backoff_s, 0.);
+    ev_timer_start(w->loop, &w->breaker_timer);
+    w->breaker_backoff_s = w->breaker_backoff_s * 2 > WORKER_BREAKER_MAX_S ? WORKER_BREAKER_MAX_S
+                                                                           : w->breaker_backoff_s * 2;
+}
+
+static void on_breaker_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    w->probe = ollama_health_start(w->http, w->cfg.ollama_url, w->probe_model, w->probe_options,
+                                   w->probe_keep_alive, w->cfg.load_timeout_s, on_breaker_probe, w);
+}
+
+static void on_box(void *arg, bool healthy, const char *err, const struct job *job)
+{
+    struct worker *w = arg;
+    if (healthy && w->breaker_open) {
+        log_info("Ollama at %s answers chat calls again: claiming", w->cfg.ollama_url);
+        w->breaker_open = false;
+        ev_timer_stop(w->loop, &w->breaker_timer);
+        ollama_health_cancel(w->probe);
+        w->probe = NULL;
+        heartbeat(w);
+        maybe_claim(w);
+    } else if (!healthy && !w->breaker_open) {
+        log_error("Ollama at %s fails every chat call (%s): claiming nothing; checking it with backoff",
+                  w->cfg.ollama_url, err);
+        w->breaker_open = true;
+        free(w->probe_model);
+        json_decref(w->probe_options);
+        json_decref(w->probe_keep_alive);
+        w->probe_model = xstrdup(job->model);
+        w->probe_options = job->options ? json_deep_copy(job->options) : NULL;
+        w->probe_keep_alive = job->keep_alive ? json_deep_copy(job->keep_alive) : NULL;
+        w->breaker_backoff_s = WORKER_BREAKER_MIN_S;
+        breaker_arm(w);
+        heartbeat(w);
+    }
+}
+
+static void on_breaker_probe(bool healthy, const char *err, void *arg)
+{
+    struct worker *w = arg;
+    w->probe = NULL;
+    if (healthy) {
+        struct job dummy = {.model = w->probe_model};
+        on_box(w, true, "", &dummy);
+        return;
+    }
+    log_warn("Ollama at %s still fails chat calls (%s); next check in %.0f s", w->cfg.ollama_url, err,
+             w->breaker_backoff_s);
+    breaker_arm(w);
+}
+
 static void start_run(struct worker *w, const char *id, bool resumed)
 {
     struct run_ctx ctx = {
@@ -180,6 +306,7 @@ static void start_run(struct worker *w, const char *id, bool resumed)
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
         .max_attempts = w->cfg.max_attempts, .max_interruptions = w->cfg.max_interruptions, .load_timeout_s = w->cfg.load_timeout_s,
         .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,
+        .on_box = on_box, .box_arg = w,
     };
     for (long i = 0; i < w->cfg.slots; i++) {
         if (!w->slots[i]) {
@@ -195,6 +322,27 @@ static void start_run(struct worker *w, const char *id, bool resumed)
 
 /* ---- Claiming ---- */
 
+/* An entry that is no valid id (pushed by hand: too long, odd characters) cannot have a job: it
+ * goes to the dead list as it is, with a job hash saying why, and the worker goes on. */
+static void poison_id(struct worker *w, const char *raw)
+{
+    size_t n = strlen(raw);
+    log_error("queue entry '%.40s%s' (%zu bytes) is not a valid experiment id: dead-lettered", raw,
+              n > 40 ? "..." : "", n);
+    char *jobkey = xasprintf("%s:job:%s", w->cfg.ns, raw);
+    char maxlen[16];
+    snprintf(maxlen, sizeof maxlen, "%d", KEYS_EVENTS_MAXLEN);
+    struct batch *b = batch_new();
+    batch_add(b, "LREM", key_running(w->cfg.ns, w->cfg.machine).s, "1", raw, NULL);
+    batch_add(b, "LPUSH", key_dead(w->cfg.ns).s, raw, NULL);
+    batch_add(b, "HSET", jobkey, "state", "failed", "machine", w->cfg.machine, "error",
+              "not a valid experiment id: [A-Za-z0-9._:-]{1,128} (pushed onto the queue by hand?)", NULL);
+    batch_add(b, "XADD", key_events(w->cfg.ns).s, "MAXLEN", "~", maxlen, "*", "id", raw, "event", "dead",
+              "machine", w->cfg.machine, "turn", "0", NULL);
+    batch_exec(b, w->cmd, key_worker(w->cfg.ns, w->cfg.machine).s, w->token, NULL, 0, NULL, NULL);
+    free(jobkey);
+}
+
 static bool idle_exit_check(struct worker *w);
 
 static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
@@ -209,7 +357,12 @@ static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
     } else if (reply->type == REDIS_REPLY_ERROR) {
         log_error("claim refused by Redis: %s", reply->str);
     } else if (reply->type == REDIS_REPLY_STRING) {
-        if (running_id(w, reply->str))
+        struct run *prev = running_id(w, reply->str);
+        if (!job_id_valid(reply->str))
+            poison_id(w, reply->str);
+        else if (prev && run_ending(prev))
+            hold_id(w, reply->str);
+        else if (prev || held_id(w, reply->str))
             log_warn("job=%s claimed twice; already running here", reply->str);
         else
             start_run(w, reply->str, false);
@@ -247,8 +400,12 @@ static void on_reconcile(struct rconn *rc, redisReply *reply, void *arg)
     /* Oldest claims are at the right end (LPUSH side is the left): take them back first. */
     for (size_t i = reply->elements; i-- > 0;) {
         const char *id = reply->element[i]->str;
-        if (!id || running_id(w, id))
+        if (!id || running_id(w, id) || held_id(w, id))
             continue;
+        if (!job_id_valid(id)) {
+            poison_id(w, id);
+            continue;
+        }
         if (w->busy >= w->cfg.slots || w->draining) {
             more = true;
             continue;
@@ -262,7 +419,7 @@ static void on_reconcile(struct rconn *rc, redisReply *reply, void *arg)
 
 static void maybe_claim(struct worker *w)
 {
-    if (!w->have_lease || !w->ollama_ok || w->draining || w->quitting)
+    if (!w->have_lease || !w->ollama_ok || w->breaker_open || w->draining || w->quitting)
         return;
     if (w->claim_inflight || w->reconcile_inflight || w->busy >= w->cfg.slots)
         return;
@@ -328,11 +485,12 @@ static char *heartbeat_json(struct worker *w)
     if (w->ollama_ok && w->ollama)
         ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
                            w->ollama->models);
-    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "machine",
+    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:o}", "machine",
                            w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "boot_id",
                            w->boot_id, "version",
                            TURNQ_VERSION, "started_at", w->started_at, "updated_at", now, "slots",
-                           (int)w->cfg.slots, "busy", w->busy, "draining", w->draining, "running", running,
+                           (int)w->cfg.slots, "busy", w->busy, "draining", w->draining, "breaker_open",
+                           w->breaker_open, "running", running,
                            "ollama", ollama);
     char *text = json_dumps(hb, JSON_COMPACT);
     json_decref(hb);
@@ -366,11 +524,16 @@ static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
     struct worker *w = arg;
     if (reply == NULL)
         return; /* reconnecting; the next beat retries */
-    if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
         log_error("renewing the lease failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         return;
     }
     bool ours = reply->element[0]->integer == 1;
+    /* Experiments cancelled with `dispatcher cancel` while running here. */
+    for (size_t i = 2; ours && i < reply->elements; i++)
+        for (long s = 0; s < w->cfg.slots; s++)
+            if (w->slots[s] && reply->element[i]->str && !strcmp(run_id(w->slots[s]), reply->element[i]->str))
+                run_cancel(w->slots[s]);
     if (ours && !w->have_lease) {
         log_info("holding machine %s (lease %s, TTL %d s); claiming from %s%s", w->cfg.machine,
                  key_worker(w->cfg.ns, w->cfg.machine).s, WORKER_LEASE_TTL_S, key_queue(w->cfg.ns, w->cfg.machine).s,
@@ -420,9 +583,33 @@ static void heartbeat(struct worker *w)
     snprintf(k_hb, sizeof k_hb, "%s", key_worker(w->cfg.ns, w->cfg.machine).s);
     snprintf(k_machines, sizeof k_machines, "%s", key_machines(w->cfg.ns).s);
     snprintf(k_seen, sizeof k_seen, "%s", key_lastseen(w->cfg.ns).s);
-    const char *argv[] = {"EVAL", lease_script, "3", k_hb, k_machines, k_seen, json, w->token, ttl,
-                          w->cfg.machine, now};
-    rconn_command_argv(w->cmd, on_lease, w, 11, argv, NULL);
+    /* EVAL script numkeys 3 keys + job keys, then 5 args + running ids. */
+    const char *argv[11 + 2 * 1024];
+    struct key jobkeys[1024];
+    int nrun = 0;
+    for (long i = 0; i < w->cfg.slots && nrun < 1024; i++)
+        if (w->slots[i])
+            jobkeys[nrun++] = key_job(w->cfg.ns, run_id(w->slots[i]));
+    char numkeys[16];
+    snprintf(numkeys, sizeof numkeys, "%d", 3 + nrun);
+    int k = 0;
+    argv[k++] = "EVAL";
+    argv[k++] = lease_script;
+    argv[k++] = numkeys;
+    argv[k++] = k_hb;
+    argv[k++] = k_machines;
+    argv[k++] = k_seen;
+    for (int i = 0; i < nrun; i++)
+        argv[k++] = jobkeys[i].s;
+    argv[k++] = json;
+    argv[k++] = w->token;
+    argv[k++] = ttl;
+    argv[k++] = w->cfg.machine;
+    argv[k++] = now;
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->slots[i])
+            argv[k++] = run_id(w->slots[i]);
+    rconn_command_argv(w->cmd, on_lease, w, k, argv, NULL);
     free(json);
 }
 
@@ -442,6 +629,13 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
                      json_array_size(info->models));
         ollama_info_free(w->ollama);
         w->ollama = info;
+        /* Ollama came back: check chat at once rather than at the breaker's next backoff. */
+        if (!w->ollama_ok && w->breaker_open && !w->probe) {
+            ev_timer_stop(w->loop, &w->breaker_timer);
+            w->breaker_backoff_s = WORKER_BREAKER_MIN_S;
+            ev_timer_set(&w->breaker_timer, 0., 0.);
+            ev_timer_start(w->loop, &w->breaker_timer);
+        }
         w->ollama_ok = true;
     }
     if (first)
@@ -486,6 +680,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->loop = loop;
     w->cfg = *cfg;
     w->slots = xcalloc((size_t)cfg->slots, sizeof *w->slots);
+    w->held = xcalloc((size_t)cfg->slots, sizeof *w->held);
     make_token(w->token);
     gethostname(w->host, sizeof w->host - 1);
     FILE *bf = fopen("/proc/sys/kernel/random/boot_id", "r");
@@ -510,6 +705,10 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->beat.data = w;
     ev_init(&w->quit_timer, on_quit_timer);
     w->quit_timer.data = w;
+    ev_init(&w->grace, on_grace);
+    w->grace.data = w;
+    ev_init(&w->breaker_timer, on_breaker_timer);
+    w->breaker_timer.data = w;
     /* First probe at once, then every beat. Feed after ev_timer_again, which clears a pending
      * event of its watcher. */
     ev_timer_again(loop, &w->beat);
@@ -530,8 +729,13 @@ void worker_stop(struct worker *w, bool now)
         return;
     }
     w->draining = true;
-    log_info("stopping: claiming nothing more; waiting for %d running experiments to finish (signal again to "
-             "stop now)", w->busy);
+    log_info("stopping: claiming nothing more; %d running experiments go back first in line at their next turn "
+             "boundary, or in %.0f s (--grace); signal again to stop now", w->busy, w->cfg.grace_s);
+    for (long i = 0; i < w->cfg.slots; i++)
+        if (w->slots[i])
+            run_stop(w->slots[i]);
+    ev_timer_set(&w->grace, w->cfg.grace_s, 0.);
+    ev_timer_start(w->loop, &w->grace);
     heartbeat(w);
     if (w->claim_inflight) {
         /* BLMOVE is blocked on its own connection: CLIENT UNBLOCK from the other one makes it
@@ -552,12 +756,21 @@ void worker_free(struct worker *w)
         return;
     ev_timer_stop(w->loop, &w->beat);
     ev_timer_stop(w->loop, &w->quit_timer);
+    ev_timer_stop(w->loop, &w->grace);
+    ev_timer_stop(w->loop, &w->breaker_timer);
+    ollama_health_cancel(w->probe);
+    free(w->probe_model);
+    json_decref(w->probe_options);
+    json_decref(w->probe_keep_alive);
     for (long i = 0; i < w->cfg.slots; i++)
         run_free(w->slots[i]);
     rconn_free(w->blk);
     rconn_free(w->cmd);
     http_free(w->http);
     ollama_info_free(w->ollama);
+    for (long i = 0; i < w->cfg.slots; i++)
+        free(w->held[i]);
+    free(w->held);
     free(w->slots);
     free(w);
 }

@@ -22,6 +22,7 @@ struct worker_cfg {
     long max_interruptions;      /* starts cut short (crash, stop) before an experiment fails */
     double load_timeout_s;       /* first byte of a call */
     double idle_timeout_s;       /* silence once a call streams */
+    double grace_s;              /* graceful stop: longest wait for running turns to end */
 };
 
 struct worker;
@@ -29,9 +30,10 @@ struct worker;
 /* Returns a new worker on loop, already connecting; cfg is copied (its strings borrowed). */
 struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg);
 
-/* From a signal: the first asks for a graceful stop (claim nothing more, let the running
- * experiments finish, then leave the loop); `now` leaves the loop at once, keeping what is
- * committed (the running list holds the rest for the next start). */
+/* From a signal: the first asks for a graceful stop: claim nothing more; each running experiment
+ * goes back first in line (RPUSH) with its committed turns at its next turn boundary, or when
+ * grace_s has passed, cutting its turn short; then leave the loop. `now` (a second signal) leaves
+ * at once, keeping what is committed: the running list holds the rest for the next start. */
 void worker_stop(struct worker *w, bool now);
 
 void worker_free(struct worker *w); /* NULL is a no-op */

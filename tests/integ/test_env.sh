@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_env: the experiment environment (SPEC "The environment", "A turn": offered tools), black-
 # box with real processes: redis-server, three ollama-sim boxes (--actions 2) and a worker beside
-# each: "wh" with --env-cmd bin/warehouse-env (behind a wrapper that records every start and
-# copies each request and answer line), "bad" with --env-cmd of a broken bash environment and
-# --max-attempts 2, "web" with --env-url of tests/lib/env_http.py (which logs what it receives).
+# each: "wh" (--slots 2) with --env-cmd bin/warehouse-env (behind a wrapper that records every
+# start and copies each request and answer line), "bad" with --env-cmd of a broken bash
+# environment and --max-attempts 2, "web" (--slots 2) with --env-url of tests/lib/env_http.py
+# (which logs what it receives).
 # Covers:
 #  - --env-cmd: the tools come from the env's start answer (actions name the first two warehouse
 #    tools, in the order offered), their contents are the env's answers (JSON content serialised,
@@ -15,7 +16,7 @@
 #  - `turns` as an integer with the env supplying the prompts; {"done": true} ends the experiment
 #    early, done;
 #  - a job tool named like an env tool: failed at start, the error names the tool, in NS:dead,
-#    no /api/chat call;
+#    no /api/chat call, the env told `end` with status failed;
 #  - an env that exits on a tool event: requeued, then failed after --max-attempts 2 (attempts 2,
 #    two env starts with attempt 1 and 2, events requeued/failed/dead), the env's stderr in the
 #    worker log; an env answering a non-JSON line (to a tool event, to start): failed with an
@@ -23,7 +24,11 @@
 #  - --env-url: the same result shape, tool contents from the HTTP env (a calculator string and
 #    a per-experiment counter as JSON), integer ids kept as numbers in the env's requests, job
 #    tools offered before the env's and routed to the env (its error shown to the model), {}
-#    keeps the job's prompts, {"done": true} ends early; the same request-sequence checks.
+#    keeps the job's prompts, {"done": true} ends early (also before turn 1: done, no turns, zero
+#    totals); the same request-sequence checks; `turns` a number and no prompt from the env:
+#    failed; the env offering one name twice: failed naming it (end status failed); a 200 whose
+#    body is not JSON: failed with an error saying so after --max-attempts 3 (on a two-slot worker:
+#    the requeued id must be run again, not dropped), each attempt a new start (attempt 1..3).
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
@@ -66,9 +71,9 @@ h_wait 10 "[ -s '$T/envhttp.port' ]" || { t_fail "env_http.py starts" "no port f
 ENV_URL="http://127.0.0.1:$(cat "$T/envhttp.port")/"
 
 for m in wh bad web; do h_sim_start "$m" --actions 2 || exit 1; done
-h_worker_start wh --env-cmd "bash $T/wrap.sh $T/wh $H_BIN/warehouse-env"
+h_worker_start wh --slots 2 --env-cmd "bash $T/wrap.sh $T/wh $H_BIN/warehouse-env"
 h_worker_start bad --env-cmd "bash $T/badenv.sh" --max-attempts 2
-h_worker_start web --env-url "$ENV_URL"
+h_worker_start web --slots 2 --max-attempts 3 --env-url "$ENV_URL"
 for m in wh bad web; do
   h_worker_ready "$m" 20 || { t_fail "worker $m is up" "no heartbeat after 20 s"; exit 1; }
 done
@@ -97,12 +102,17 @@ WP='{"demand":"low","stock":20,"budget":500,"world_seed":3}'
   jq -cn --argjson t "$(TOOL jobtool n)" '{id: "W2", model: "qwen3:8b", machine: "web",
     turns: ["p1", "p2", "p3"], tools: [$t], params: {prompts: "job"}}'
   jq -cn '{id: "W3", model: "qwen3:8b", machine: "web", turns: 5, params: {stop_after: 2}}'
+  jq -cn '{id: "W4", model: "qwen3:8b", machine: "web", turns: 2, params: {prompts: "job"}}'
+  jq -cn '{id: "W5", model: "qwen3:8b", machine: "web", turns: 3, params: {stop_after: 0}}'
+  jq -cn '{id: "W6", model: "qwen3:8b", machine: "web", turns: ["x"], params: {mode: "dup_tools"}}'
+  jq -cn '{id: "W7", model: "qwen3:8b", machine: "web", turns: ["x"], params: {mode: "garble_tool"}}'
 } >"$T/jobs.jsonl"
 
 RC=0; h_disp submit "$T/jobs.jsonl" >"$T/submit.out" 2>&1 || RC=$?
 t_eq "submit: exit 0" 0 "$RC"
-RC=0; h_disp wait --timeout 30 >"$T/wait.out" 2>&1 || RC=$?
+RC=0; h_disp wait --timeout 15 >"$T/wait.out" 2>&1 || RC=$?
 t_eq "wait: exit 1 (some failed on purpose)" 1 "$RC"
+t_ok "wait: ended in time, not by its timeout" bash -c "! grep -q 'timed out' '$T/wait.out'"
 
 res() { h_cli get "$NS:result:$1"; }
 field() { h_cli hget "$NS:job:$1" "$2"; }
@@ -196,6 +206,9 @@ t_eq "EDUP: a job tool named like an env tool: failed" "failed failed" "$(field 
 t_ok "EDUP: the error names the tool ($(jq -r .error <<<"$r"))" grep -q "check_stock" <<<"$(jq -r .error <<<"$r")"
 t_eq "EDUP: in NS:dead" 1 "$(in_dead EDUP)"
 t_eq "EDUP: no /api/chat call, no turn" "0 0" "$(chat_calls wh EDUP) $(h_cli llen "$NS:turns:EDUP")"
+p=$(wh_pids EDUP | head -n1)
+t_eq "EDUP: the env saw start, then end with status failed" "start end:failed" \
+  "$(jq -r '.event + (if .status then ":" + .status else "" end)' "$T/wh/$p.req" | paste -sd' ')"
 
 starts=$(wc -l <"$T/wh/starts" | tr -d ' ')
 att=0; for id in E1 E2 E3 EDUP; do att=$((att + $(field "$id" attempts))); done
@@ -276,9 +289,34 @@ t_eq "W3: the request sequence, up to the refused turn 3 and end" "" "$(env_prob
 t_eq "W3: its counter started from 0 (per-experiment state)" 1 \
   "$(jq -r '[.turns[].actions[] | select(.name == "counter_add")][0].content | fromjson | .calls' <<<"$r")"
 
+t_eq "W4: turns: 2 and the env gives no prompt ({}): failed, the error says so" "failed 1" \
+  "$(field W4 state) $(field W4 error | grep -ci 'prompt')"
+r=$(res W5)
+t_eq "W5: {\"done\": true} before turn 1: done with no turns, zero totals" \
+  'done [] {"turns":0,"calls":0,"actions":0,"prompt_tokens":0,"eval_tokens":0}' \
+  "$(jq -c -r '"\(.status) \(.turns | tojson) \(.totals | {turns, calls, actions, prompt_tokens, eval_tokens} | tojson)"' <<<"$r")"
+http_exchange '"W5"'
+t_eq "W5: the env saw start, turn 1, end" "" "$(env_problems W5 "$T/q.json" "$T/a.json" true)"
+t_eq "W5: no /api/chat call" 0 "$(chat_calls web W5)"
+r=$(res W6)
+t_eq "W6: the env offering one tool name twice: failed, in NS:dead" "failed failed 1" \
+  "$(field W6 state) $(jq -r .status <<<"$r") $(in_dead W6)"
+t_ok "W6: the error names the tool ($(jq -r .error <<<"$r"))" grep -q "calc" <<<"$(jq -r .error <<<"$r")"
+t_eq "W6: no /api/chat call" 0 "$(chat_calls web W6)"
+t_eq "W6: the env saw start, then end with status failed" "start end:failed" \
+  "$(jq -r 'select(.req.experiment == "W6") | .req | .event + (if .status then ":" + .status else "" end)' "$T/envhttp.jsonl" | paste -sd' ')"
+r=$(res W7)
+t_eq "W7: the HTTP env answering a body that is not JSON: failed, in NS:dead" "failed failed 1" \
+  "$(field W7 state) $(jq -r .status <<<"$r") $(in_dead W7)"
+t_ok "W7: a clear error naming JSON ($(jq -r .error <<<"$r"))" grep -q 'JSON' <<<"$(jq -r .error <<<"$r")"
+t_eq "W7: a requeued attempt runs again on the two-slot worker, up to --max-attempts 3" 3 "$(field W7 attempts)"
+t_eq "W7: every attempt started the env anew, with its attempt number" "$(seq -s' ' 1 "$(field W7 attempts)")" \
+  "$(jq -r 'select(.req.experiment == "W7" and .req.event == "start") | .req.attempt' "$T/envhttp.jsonl" | paste -sd' ')"
+t_ok "web: the worker is still running" kill -0 "$WORKER_PID_web"
+
 t_eq "queues and running lists are empty" 0 \
   "$( { echo 0; for m in wh bad web; do h_cli llen "$NS:queue:$m"; h_cli llen "$NS:running:$m"; done; } | paste -sd+ | bc)"
-t_eq "dead: exactly the four failed ones" "BCRASH BGARBLE BGSTART EDUP" \
+t_eq "dead: exactly the failed ones" "BCRASH BGARBLE BGSTART EDUP W4 W6 W7" \
   "$(h_cli lrange "$NS:dead" 0 -1 | sort -u | paste -sd' ')"
 
 [ "$H_FAILS" -eq 0 ]

@@ -19,7 +19,10 @@
 #    the prefix before turn k as long as what turn k's first call sent minus 1, every tool message
 #    answering an earlier assistant tool call (same id and name);
 #  - reset transcript: each entry holds its turn's prompt once, 1 + calls + actions messages
-#    besides any system message.
+#    besides any system message;
+#  - replaying each call's conversation, rebuilt from the transcript as the history mode says,
+#    against the stateless sim gives the same replies (tool call ids hash the whole conversation)
+#    and token counts summing to the records': the content sent, not only its length, is right.
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
@@ -156,6 +159,52 @@ for id in HC HCN HCT HCM; do
         elif $m.role == "tool" then (if .calls[$m.tool_call_id] == $m.tool_name then . else .errs += ["\($m.tool_call_id) \($m.tool_name)"] end)
         else . end) | .errs[]' "$f")"
 done
+# ---- replay: what each call sent, checked through the deterministic sim ----
+# The sim is stateless: POSTing the conversation a call must have sent (for carry: every earlier
+# entry of the transcript plus this turn's messages up to the reply; for reset: the system
+# message plus this turn's) returns the same reply (tool call ids hash the whole conversation
+# sent) and token counts (from its size) that must sum to the turn's record.
+REPLAY='
+import json, sys, urllib.request
+url, spec, res, tr = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+carry = spec.get("history") == "carry"
+sysmsg = [{"role": "system", "content": spec["system"]}] if spec.get("system") else []
+conv, probs = [], []
+for t, (entry, rec) in enumerate(zip(tr, res["turns"]), 1):
+    msgs = entry if carry else [m for m in entry if m.get("role") != "system"]
+    base = conv if carry else sysmsg
+    pt = et = 0
+    for i, m in enumerate(msgs):
+        if m.get("role") != "assistant":
+            continue
+        body = {"model": spec["model"], "messages": base + msgs[:i], "stream": False}
+        for k in ("tools", "options", "keep_alive"):
+            if spec.get(k):
+                body[k] = spec[k]
+        req = urllib.request.Request(url + "/api/chat", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        r = json.load(urllib.request.urlopen(req, timeout=10))
+        pt += r["prompt_eval_count"]
+        et += r["eval_count"]
+        want = {k: v for k, v in r["message"].items() if v not in ("", None, [])}
+        got = {k: v for k, v in m.items() if v not in ("", None, [])}
+        if want != got:
+            probs.append("turn %d message %d: %s, the sim replies %s" % (t, i + 1, json.dumps(got), json.dumps(want)))
+    if (pt, et) != (rec["prompt_tokens"], rec["eval_tokens"]):
+        probs.append("turn %d: record tokens %s/%s, sums of its calls %d/%d" % (t, rec["prompt_tokens"], rec["eval_tokens"], pt, et))
+    if carry:
+        conv = base + msgs
+print("\n".join(probs), end="")
+'
+replay() { # ID BOX
+  local url; eval "url=\$SIM_URL_$2"
+  h_cli hget "$NS:job:$1" spec >"$T/rp-spec.json"; res "$1" >"$T/rp-res.json"
+  h_cli lrange "$NS:transcript:$1" 0 -1 | jq -s . >"$T/rp-tr.json"
+  python3 -c "$REPLAY" "$url" "$T/rp-spec.json" "$T/rp-res.json" "$T/rp-tr.json" 2>&1
+}
+for id in $IDS; do
+  t_eq "$id: replayed calls give the transcript's replies and the record's token sums" "" "$(replay "$id" "${J_BOX[$id]}")"
+done
+
 t_eq "HCM: carry with max_actions: every turn but the first starts after a tool message" "tool tool" \
   "$(jq -r '[.[0:2][] | .[-1].role] | join(" ")' "$T/tr-HCM.json")"
 

@@ -2,8 +2,8 @@
 # test_sweep: whole sweeps through the main path, black-box with real processes: redis-server,
 # ollama-sim boxes (--latency-ms 20) and one worker beside each over loopback.
 # Covers, for examples/sweep.json on machines gpu1,gpu2, twice in two namespaces:
-#   run "hash" (default strategy; workers with --env-cmd bin/warehouse-env) and run "mod"
-#   (--strategy mod; workers without an environment), each on its own pair of sims:
+#   run "hash" (default strategy; workers with --slots 2 and --env-cmd bin/warehouse-env) and
+#   run "mod" (--strategy mod; workers with one slot, no environment), each on its own sims:
 #  - submit exit 0, 12 lines "ID -> MACHINE queued"; hash placement equals `dispatcher route`,
 #    mod placement alternates gpu1, gpu2 in input order;
 #  - `dispatcher wait` exits 0; every id's state done, attempts 1, NS:ids holds the 12;
@@ -15,6 +15,10 @@
 #    sim's log, the one result.machine names; per experiment and per turn the lines equal the
 #    records' calls; the total equals the sum of totals.calls (no call repeated or lost); all 200;
 #  - NS:events: per id exactly queued, claimed, turn 1..5, done, in that order, on its machine;
+#  - job hashes: state done, turn 5, attempts 1, no error, worker = HOST:PID of its machine's
+#    worker; duration_ms = finished_at - started_at >= the turns' ms >= calls x latency;
+#  - slots: two experiments at once per box with --slots 2 (never more), one with --slots 1;
+#    `wait` returns soon after the last one ended;
 #  - `dispatcher status --json` shows 12 done (per machine and in total), nothing else;
 #  - hash run: actions name the environment's tools, contents are the env's answers (no errors).
 # And a sweep of our own: 8 jobs as JSON Lines with integer ids (one above 2^32), turns lists of
@@ -36,10 +40,12 @@ worker_start() {
   eval "url=\$SIM_URL_$sim"
   "$H_BIN/worker" --namespace "$ns" --machine "$m" --ollama "$url" "$@" >>"$H_DIR/worker-$sim.log" 2>&1 &
   H_PIDS+=("$!")
+  WPID[$ns:$m]=$!
 }
+declare -A WPID
 for s in a_gpu1 a_gpu2 b_gpu1 b_gpu2; do h_sim_start "$s" --latency-ms 20 || exit 1; done
-worker_start "$NSA" gpu1 a_gpu1 --env-cmd "$H_BIN/warehouse-env"
-worker_start "$NSA" gpu2 a_gpu2 --env-cmd "$H_BIN/warehouse-env"
+worker_start "$NSA" gpu1 a_gpu1 --slots 2 --env-cmd "$H_BIN/warehouse-env"
+worker_start "$NSA" gpu2 a_gpu2 --slots 2 --env-cmd "$H_BIN/warehouse-env"
 worker_start "$NSB" gpu1 b_gpu1
 worker_start "$NSB" gpu2 b_gpu2
 for k in "$NSA:worker:gpu1" "$NSA:worker:gpu2" "$NSB:worker:gpu1" "$NSB:worker:gpu2"; do
@@ -101,8 +107,20 @@ check_run() {
       | select($seen != $want) | "\($id): \($seen | join(" "))"')"
   t_eq "$name: NS:queue:* and NS:running:* are empty" 0 \
     "$( { echo 0; for k in $(h_cli --scan --pattern "$NS:queue:*") $(h_cli --scan --pattern "$NS:running:*"); do h_cli llen "$k"; done; } | paste -sd+ | bc)"
-  t_eq "$name: every id's state is done" "" \
-    "$(for id in $(jq -r '.id' "$results"); do s=$(h_cli hget "$NS:job:$id" state); [ "$s" = done ] || echo "$id:$s"; done)"
+  t_eq "$name: every job hash: state done, turn n, attempts 1, no error, claimed by its machine's worker" "" \
+    "$(jq -r '"\(.id) \(.machine) \(.turns | length)"' "$results" | while read -r id m n; do
+        got=$(h_cli hmget "$NS:job:$id" state turn attempts error worker | paste -sd' ')
+        [[ $got == "done $n 1  "*":${WPID[$NS:$m]}" ]] || echo "$id: $got"; done)"
+  t_eq "$name: duration_ms = finished_at - started_at, each turn's ms >= its calls x 20 ms latency" "" \
+    "$(jq -r 'def ms: (.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber);
+      select(((.finished_at | ms) - (.started_at | ms) - .duration_ms | fabs) > 1
+             or any(.turns[]; .ms < .calls * 18) or .duration_ms < ([.turns[].ms] | add)) | .id' "$results")"
+}
+# max_overlap RESULTS MACHINE: most experiments running at once on MACHINE, from the results.
+max_overlap() {
+  jq -s --arg m "$2" 'def ms: (.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber);
+    [.[] | select(.machine == $m) | [(.started_at | ms), 1], [(.finished_at | ms), -1]] | sort_by(.[0], .[1])
+    | reduce .[] as $e ({n: 0, max: 0}; .n += $e[1] | .max = ([.max, .n] | max)) | .max' "$1"
 }
 
 # submit_run NAME ARGS...: submits; writes the placement (id -> machine) to $T/place-NAME.json.
@@ -123,6 +141,7 @@ t_eq "hash: summary" "12 experiments: 12 queued, 0 unchanged" "$(tail -n1 "$T/su
 t_eq "hash: placement equals dispatcher route" \
   "$(D route --machines gpu1,gpu2 $IDS)" "$(jq -r 'to_entries[] | "\(.key) \(.value)"' "$T/place-hash.json")"
 RC=0; D wait --timeout 30 >"$T/wait-hash.out" 2>&1 || RC=$?
+wait_end=$(date +%s%3N)
 t_eq "hash: dispatcher wait exits 0" 0 "$RC"
 RC=0; D results >"$T/results-hash.jsonl" 2>"$T/results-hash.err" || RC=$?
 t_eq "hash: dispatcher results exit 0" 0 "$RC"
@@ -135,6 +154,11 @@ t_eq "hash: params are the merged spec's params" "" \
   "$(while read -r line; do id=$(jq -r .id <<<"$line")
      [ "$(jq -cS .params <<<"$line")" = "$(h_cli hget "$NS:job:$id" spec | jq -cS '.params')" ] || echo "$id"; done <"$T/results-hash.jsonl")"
 check_run hash a_ "$T/results-hash.jsonl" "$T/place-hash.json"
+last=$(jq -rs 'def ms: (.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber); map(.finished_at | ms) | max' "$T/results-hash.jsonl")
+t_ok "hash: wait returned soon after the last experiment ended ($((wait_end - last)) ms; SPEC 100, allowed 1000)" \
+  test $((wait_end - last)) -lt 1000
+t_eq "hash: --slots 2: two experiments at once on each box, never more" "2 2" \
+  "$(max_overlap "$T/results-hash.jsonl" gpu1) $(max_overlap "$T/results-hash.jsonl" gpu2)"
 t_eq "hash: the calls spread over both boxes" "gpu1 gpu2" "$(jq -r .machine "$T/results-hash.jsonl" | sort -u | paste -sd' ')"
 t_eq "hash: actions name the environment's tools" "check_stock restock" \
   "$(jq -r '.turns[].actions[].name' "$T/results-hash.jsonl" | sort -u | paste -sd' ')"
@@ -163,11 +187,15 @@ D results >"$T/results-mod.jsonl" 2>/dev/null
 t_eq "mod: dispatcher results prints 12 lines of JSON" "12 12" \
   "$(wc -l <"$T/results-mod.jsonl" | tr -d ' ') $(jq -c objects "$T/results-mod.jsonl" 2>/dev/null | wc -l | tr -d ' ')"
 check_run mod b_ "$T/results-mod.jsonl" "$T/place-mod.json"
+t_eq "mod: --slots 1: one experiment at a time on each box" "1 1" \
+  "$(max_overlap "$T/results-mod.jsonl" gpu1) $(max_overlap "$T/results-mod.jsonl" gpu2)"
 t_eq "mod: no tools offered: every turn 1 call, answer" "" \
   "$(jq -r 'select(any(.turns[]; .calls != 1 or .stop != "answer" or (.actions | length) != 0)) | .id' "$T/results-mod.jsonl")"
 D status --json >"$T/status-mod.json" 2>/dev/null
 t_eq "mod: status --json: 12 done, 6 per machine" "12 12 gpu1:6 gpu2:6" \
   "$(jq -r '"\(.totals.experiments) \(.totals.done) \([.machines[] | select(.done > 0) | "\(.machine):\(.done)"] | sort | join(" "))"' "$T/status-mod.json")"
+t_eq "no worker logged an error during the two sweeps" "" \
+  "$(grep -hE '^[^ ]+ worker\[[0-9]+\] E ' "$T"/worker-*.log)"
 t_eq "the hash run is untouched by the mod run" 12 "$(NS=$NSA D status --json 2>/dev/null | jq .totals.done)"
 
 # ======== our own sweep: integer ids, own tools, no environment (namespace of run "mod") ========

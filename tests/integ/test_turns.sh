@@ -5,12 +5,15 @@
 # Covers:
 #  - the worked example calls = min(N+1, M), actions = min(N, M), stop = answer iff N < M:
 #    (N=2,M=8) 3/2/answer; (N=2,M=3) 3/2/answer; (N=2,M=2) 2/2/max_actions; (N=2,M=1)
-#    1/1/max_actions; (N=0,M=8) and (N=0,M=1) 1/0/answer; (N=1000,M=1) 1/1/max_actions; no tools offered (absent or []) 1/0/answer; a model that
-#    never stops calling tools (N=1000, M=3) 3/3/max_actions on every turn;
+#    1/1/max_actions; (N=0,M=8) and (N=0,M=1) 1/0/answer; no tools offered (absent or [])
+#    1/0/answer; a model that never stops calling tools (N=1000): M=3 3/3/max_actions on every
+#    turn, M=1 1/1/max_actions;
 #  - the same counts in the sims' request logs: /api/chat lines per experiment+turn equal the
 #    record's calls, X-Turnq-Turn runs 1..n, every call on the experiment's own box, status 200;
 #  - token sums: every turn's prompt_tokens/eval_tokens > 0, totals equal the sums over turns,
-#    totals.calls/actions/turns too; NS:turns:ID equals the result's turns;
+#    totals.calls/actions/turns too; NS:turns:ID equals the result's turns; replaying each call's
+#    conversation (rebuilt from the transcript) against the stateless sim gives the transcript's
+#    assistant messages again and token counts that sum to the turn's;
 #  - no environment: every tool call answered with an error as the tool's content, the turn goes
 #    on; the transcript (NS:transcript:ID, one JSON array per turn): the user prompt first, each
 #    assistant message's tool_calls with id, function.index and object arguments, each followed
@@ -21,8 +24,8 @@
 #  - `turns` as a number with no environment to supply prompts: failed with an error naming the
 #    missing prompt, no call made;
 #  - a model the box does not have (nope:1b): failed quickly, the error names the model, the id
-#    is in NS:dead, no turn committed, `dispatcher wait` exits 1 naming it, and the worker then
-#    runs the next job of its queue to done.
+#    is in NS:dead, no turn committed, `dispatcher wait` exits 1 naming it (after every
+#    experiment ended), `dispatcher results` shows it, and the worker runs the next job to done.
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
@@ -74,6 +77,8 @@ t_eq "submit: 15 queued" "15 experiments: 15 queued, 0 unchanged" "$(tail -n1 "$
 RC=0; h_disp wait --timeout 30 >"$T/wait.out" 2>"$T/wait.err" || RC=$?
 t_eq "wait: exit 1 (two experiments failed)" 1 "$RC"
 t_ok "wait: names the failed experiment" grep -q 'WNOPE' "$T/wait.out" "$T/wait.err"
+t_eq "wait: returned only once every experiment had ended" "" \
+  "$(for id in $(h_cli zrange "$NS:ids" 0 -1); do s=$(h_cli hget "$NS:job:$id" state); case $s in done|failed|cancelled) ;; *) echo "$id:$s" ;; esac; done)"
 
 res() { h_cli get "$NS:result:$1"; }
 field() { h_cli hget "$NS:job:$1" "$2"; }
@@ -176,6 +181,54 @@ check WTWO a2 3 3 2 answer
 check WTWOINF ainf 3 5 5 max_actions
 check WAFTER a0 1 1 0 answer '["after the failure"]'
 
+# ---- replay: every call's tokens and reply, recomputed from the deterministic sim ----
+# The sim is stateless and deterministic: POSTing the conversation a call sent (rebuilt from the
+# transcript: the system message, then the turn's messages up to that assistant reply) with the
+# job's tools returns that call's reply and token counts again. So the record's prompt_tokens and
+# eval_tokens must be the sums of the replayed calls, and each assistant message in the
+# transcript must be the reply as the sim gave it.
+REPLAY='
+import json, sys, urllib.request
+url, spec, res, tr = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+carry = spec.get("history") == "carry"
+sysmsg = [{"role": "system", "content": spec["system"]}] if spec.get("system") else []
+conv, probs = [], []
+for t, (entry, rec) in enumerate(zip(tr, res["turns"]), 1):
+    msgs = entry if carry else [m for m in entry if m.get("role") != "system"]
+    base = conv if carry else sysmsg
+    pt = et = 0
+    for i, m in enumerate(msgs):
+        if m.get("role") != "assistant":
+            continue
+        body = {"model": spec["model"], "messages": base + msgs[:i], "stream": False}
+        for k in ("tools", "options", "keep_alive"):
+            if spec.get(k):
+                body[k] = spec[k]
+        req = urllib.request.Request(url + "/api/chat", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        r = json.load(urllib.request.urlopen(req, timeout=10))
+        pt += r["prompt_eval_count"]
+        et += r["eval_count"]
+        want = {k: v for k, v in r["message"].items() if v not in ("", None, [])}
+        got = {k: v for k, v in m.items() if v not in ("", None, [])}
+        if want != got:
+            probs.append("turn %d message %d: %s, the sim replies %s" % (t, i + 1, json.dumps(got), json.dumps(want)))
+    if (pt, et) != (rec["prompt_tokens"], rec["eval_tokens"]):
+        probs.append("turn %d: record tokens %s/%s, sums of its calls %d/%d" % (t, rec["prompt_tokens"], rec["eval_tokens"], pt, et))
+    if carry:
+        conv = base + msgs
+print("\n".join(probs), end="")
+'
+replay() { # ID BOX
+  local url; eval "url=\$SIM_URL_$2"
+  h_cli hget "$NS:job:$1" spec >"$T/rp-spec.json"; res "$1" >"$T/rp-res.json"
+  h_cli lrange "$NS:transcript:$1" 0 -1 | jq -s . >"$T/rp-tr.json"
+  python3 -c "$REPLAY" "$url" "$T/rp-spec.json" "$T/rp-res.json" "$T/rp-tr.json" 2>&1
+}
+for spec in W28:a2 W22:a2 W21:a2 W0:a0 WNT:a2 WINF:ainf WTWO:a2 WTWOINF:ainf; do
+  id=${spec%%:*} box=${spec#*:}
+  t_eq "$id: replayed calls: the sim's replies are the transcript's, their tokens sum to the record's" "" "$(replay "$id" "$box")"
+done
+
 # ---- no environment: tool calls answered with an error, the turn goes on ----
 r=$(res W28)
 t_eq "no env: every action's content is a string naming an error" "" \
@@ -217,6 +270,8 @@ t_ok "nope:1b: the box answered 404 for it" \
   test "$(jq -c 'select(.path == "/api/chat" and .experiment == "WNOPE" and .status == 404 and .model == "nope:1b")' "$SIM_LOG_a0" | wc -l)" -ge 1
 t_eq "nope:1b: events queued, claimed, failed, dead" "queued claimed failed dead" \
   "$(h_cli --json xrange "$NS:events" - + | jq -r '[.[] | .[1] | select(.[1] == "WNOPE") | .[3]] | join(" ")')"
+t_eq "nope:1b: dispatcher results shows it failed with the error" "failed true" \
+  "$(h_disp results WNOPE | jq -r '"\(.status) \(.error | contains("nope:1b"))"')"
 t_eq "after the failure: the worker ran the next job (WAFTER done)" done "$(field WAFTER state)"
 t_eq "after the failure: a2/a0/ainf workers all still alive" "1 1 1" \
   "$(for m in a2 a0 ainf; do eval "kill -0 \$WORKER_PID_$m 2>/dev/null && printf 1 || printf 0"; done | sed 's/./& /g; s/ $//')"

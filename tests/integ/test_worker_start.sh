@@ -249,10 +249,26 @@ t_ok "late Ollama: the log says it answers" grep -q "answers: version 0.12.6" "$
 t_eq "late Ollama: the calls reached the late sim" 2 \
   "$(jq -c 'select(.path=="/api/chat" and .experiment=="NO1")' "$T/sim-late.jsonl" | wc -l | tr -d ' ')"
 
-# Everything started is still alive (nothing crashed along the way).
+# An integer id keeps its JSON type through the worker.
+echo '{"id": 42, "model": "qwen3:8b", "turns": ["one"]}' | h_disp submit --machines ready - >/dev/null 2>&1
+t_ok "integer id: done" h_wait 10 "[ \"\$(state 42)\" = done ]"
+t_eq "integer id: the result keeps the number" 'number 42' "$(h_cli get "$NS:result:42" | jq -r '"\(.id|type) \(.id)"')"
+
+# Everything started is still alive (nothing crashed along the way), and each leaves on SIGTERM:
+# idle in its claim, waiting for Redis, refused by Redis.
 for n in ready late noll pwbox badpw unixbox envbox; do
   eval "p=\$WPID_$n"
   t_ok "worker $n still running" kill -0 "$p"
+  kill -TERM "$p"
 done
+for n in ready late noll pwbox badpw unixbox envbox; do
+  eval "p=\$WPID_$n"
+  rc=alive
+  if h_wait 3 "! kill -0 $p"; then rc=0; wait "$p" || rc=$?; fi
+  t_eq "worker $n: SIGTERM when idle exits 0 within 3 s" 0 "$rc"
+done
+t_eq "SIGTERM: the idle workers released their leases" "0 0 0" \
+  "$(h_cli exists "$NS:worker:ready") $(h_cli exists "$NS:worker:noll") $(h_cli exists "$NS:worker:unixbox")"
+t_eq "SIGTERM: password box released its lease" 0 "$(pw_cli exists "$NS:worker:pwbox")"
 
 [ "$H_FAILS" -eq 0 ]

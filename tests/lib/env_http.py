@@ -5,13 +5,14 @@ integration tests (tests/integ/test_env.sh). Python 3 standard library only.
 One process serves POSTs of the environment protocol (SPEC "The environment") on 127.0.0.1 and
 keeps per-experiment state (keyed by the experiment id as JSON, so 42 and "42" differ):
 
-  start -> {"tools": [calc, counter_add]}
+  start -> {"tools": [calc, counter_add]}; [calc, calc] when params.mode == "dup_tools"
   turn  -> {"prompt": "Turn N of experiment ID: ..."}; {} when params.prompts == "job" (the job's
            prompt is used); {"done": true} when N > params.stop_after
   tool  -> calc {a, b}: {"content": "a+b=SUM"} (a string)
            counter_add {n}: adds n to the experiment's counter; {"content": {"counter": C,
            "calls": K}} (JSON, which the worker serialises into the tool message)
            any other name: {"error": "no tool NAME here"}
+           when params.mode was "garble_tool" at start: a 200 whose body is not JSON
   end   -> {"ok": true}
 
 Every request is logged, with the answer, as one JSON line {"req": ..., "resp": ...} to --log.
@@ -21,6 +22,7 @@ usage: env_http.py [--port P] [--port-file FILE] --log FILE
 """
 import argparse
 import json
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +40,8 @@ TOOLS = [
                        "required": ["n"]}}},
 ]
 
+GARBLE = b"this is not JSON {"  # an answer body that is not JSON
+
 LOCK = threading.Lock()
 STATE = {}   # experiment id (as JSON text) -> {"counter": int, "calls": int}
 LOG = None
@@ -47,7 +51,10 @@ def answer(req):
     ev = req.get("event")
     key = json.dumps(req.get("experiment"), sort_keys=True)
     if ev == "start":
-        STATE[key] = {"counter": 0, "calls": 0}
+        mode = (req.get("params") or {}).get("mode")
+        STATE[key] = {"counter": 0, "calls": 0, "mode": mode}
+        if mode == "dup_tools":
+            return {"tools": [TOOLS[0], TOOLS[0]]}
         return {"tools": TOOLS}
     st = STATE.setdefault(key, {"counter": 0, "calls": 0})
     if ev == "turn":
@@ -60,6 +67,8 @@ def answer(req):
             return {}
         return {"prompt": "Turn %s of experiment %s: the counter is %d." % (n, req.get("experiment"), st["counter"])}
     if ev == "tool":
+        if st.get("mode") == "garble_tool":
+            return GARBLE
         name = req.get("name")
         args = req.get("arguments")
         if not isinstance(args, dict):
@@ -98,9 +107,10 @@ class Handler(BaseHTTPRequestHandler):
         else:
             with LOCK:
                 resp = answer(req)
-                LOG.write(json.dumps({"req": req, "resp": resp}, sort_keys=True) + "\n")
+                logged = resp.decode() if isinstance(resp, bytes) else resp
+                LOG.write(json.dumps({"req": req, "resp": logged}, sort_keys=True) + "\n")
                 LOG.flush()
-        out = json.dumps(resp).encode()
+        out = resp if isinstance(resp, bytes) else json.dumps(resp).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
@@ -125,7 +135,6 @@ def main():
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write("%d\n" % port)
-        import os
         os.rename(a.port_file + ".tmp", a.port_file)
     print(port, flush=True)
     try:

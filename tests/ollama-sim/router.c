@@ -207,12 +207,15 @@ static void show(struct router *rt, struct http_req *r)
     json_error_t je;
     json_t *req = json_loadb(r->body, r->body_len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &je);
     if (!req || !json_is_object(req)) {
+        static const char *kinds[] = {"object", "array", "string", "number", "number", "bool", "bool", "null"};
+        char msg[ERR_LEN];
+        if (req)
+            snprintf(msg, sizeof msg, "json: cannot unmarshal %s into Go value of type api.ShowRequest",
+                     kinds[json_typeof(req)]);
+        else
+            snprintf(msg, sizeof msg, "unexpected EOF");
         json_decref(req);
-        reply_json(rt, r, 400,
-                   json_pack("{s:s}", "error",
-                             req ? "json: cannot unmarshal into Go value of type api.ShowRequest"
-                                 : "unexpected EOF"),
-                   NULL);
+        reply_json(rt, r, 400, json_pack("{s:s}", "error", msg), NULL);
         return;
     }
     const json_t *jm = json_object_get(req, "model");
