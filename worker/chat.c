@@ -140,6 +140,16 @@ static int on_line(void *arg, const char *line, size_t len)
     json_t *calls = json_object_get(msg, "tool_calls");
     if (json_is_array(calls))
         add_tool_calls(cs, calls);
+    if (cs->content.len + cs->thinking.len > CHAT_MAX_REPLY) {
+        snprintf(cs->error, sizeof cs->error, "the reply is over %u bytes (set num_predict?)", CHAT_MAX_REPLY);
+        json_decref(chunk);
+        return -1;
+    }
+    if (json_array_size(cs->tool_calls) > CHAT_MAX_TOOL_CALLS) {
+        snprintf(cs->error, sizeof cs->error, "the reply has more than %d tool calls", CHAT_MAX_TOOL_CALLS);
+        json_decref(chunk);
+        return -1;
+    }
     if (json_is_true(json_object_get(chunk, "done"))) {
         cs->done = true;
         snprintf(cs->done_reason, sizeof cs->done_reason, "%s",

@@ -10,7 +10,9 @@
 
 #include "err.h"
 
-#define CHAT_MAX_LINE (64u << 20) /* one NDJSON line; Ollama's Go client allows 8 MB */
+#define CHAT_MAX_LINE (64u << 20)  /* one NDJSON line; Ollama's Go client allows 8 MB */
+#define CHAT_MAX_REPLY (16u << 20) /* content + thinking of one reply: a model that never stops */
+#define CHAT_MAX_TOOL_CALLS 64     /* tool calls in one reply */
 
 struct chat_stream;
 
@@ -30,8 +32,8 @@ struct chat_stream *chat_stream_new(const char *id_prefix);
 void chat_stream_free(struct chat_stream *cs); /* NULL is a no-op */
 
 /* Feeds response bytes. Returns 0, or -1 once the stream is bad: a line that is not a JSON
- * object, a line with "error" (Ollama's in-stream error), a line over CHAT_MAX_LINE. The reason is
- * then in chat_stream_error(). */
+ * object, a line with "error" (Ollama's in-stream error), a line over CHAT_MAX_LINE, a reply over
+ * CHAT_MAX_REPLY bytes or CHAT_MAX_TOOL_CALLS calls. The reason is then in chat_stream_error(). */
 int chat_stream_feed(struct chat_stream *cs, const char *buf, size_t len);
 
 /* Call at the end of the body. Returns 0 when a done chunk was seen, -1 otherwise ("stream ended

@@ -902,6 +902,11 @@ static void on_turns(struct rconn *rc, redisReply *reply, void *arg)
         r->committed = 0;
     } else
         r->restart = false;
+    if (r->cancelling) {
+        log_info("job=%s was cancelled before it started here", r->id);
+        finish(r, "cancelled", NULL);
+        return;
+    }
     if (r->resumed && r->interrupted + 1 > r->ctx.max_interruptions) {
         char why[ERR_LEN];
         snprintf(why, sizeof why, "interrupted %ld times (crashes or stops of its worker), more than "
@@ -944,6 +949,8 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
             r->errors = atol(v->str);
         else if (!strcmp(k, "interrupted"))
             r->interrupted = atol(v->str);
+        else if (!strcmp(k, "cancel"))
+            r->cancelling = true; /* cancelled between the claim and now */
         else if (!strcmp(k, "started_at"))
             snprintf(r->started_at, sizeof r->started_at, "%s", v->str);
         else if (!strcmp(k, "machines"))

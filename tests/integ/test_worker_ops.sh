@@ -99,10 +99,10 @@ h_sim_start fa --actions 0 || exit 1
 jobs F 1 2 | h_disp submit --machines fm - >/dev/null 2>&1
 h_cli set "$NS:worker:fm" "$(fake_hb otherbox 4242 nope)" EX 15 >/dev/null
 wstart f1 --machine fm --ollama "$SIM_URL_fa"
-# Split brain: worker za runs Z1 (30 turns); zb waits for the machine.
+# Split brain: worker za runs Z1 (60 turns); zb waits for the machine.
 h_sim_start za --latency-ms 100 --actions 0 || exit 1
 h_sim_start zb --latency-ms 100 --actions 0 || exit 1
-jobs Z 1 30 | h_disp submit --machines zm - >/dev/null 2>&1
+jobs Z 1 60 | h_disp submit --machines zm - >/dev/null 2>&1
 wstart za --machine zm --ollama "$SIM_URL_za"
 # Chaos: four experiments with tools (3 calls a turn), slots 2.
 h_sim_start xa --latency-ms 30 || exit 1
@@ -149,6 +149,13 @@ t_ok "lease: one experiment was cut short ($L_RUN)" test -n "$L_RUN"
 L_ID=${L_RUN%% *}
 L_K=$(llen "$NS:turns:$L_ID")
 
+# ---- split brain: freeze the holder ----
+t_ok "split brain: Z1 past turn 2" h_wait 15 "[ \"\$(field Z1 turn)\" -ge 2 ] 2>/dev/null"
+t_eq "split brain: Z1 still running when frozen" running "$(state Z1)"
+wstart zb --machine zm --ollama "$SIM_URL_zb"
+t_ok "split brain: the second worker waits" h_wait 10 "grep -q 'held by another worker (pid $WPID_za' '$T/worker-zb.log'"
+kill -STOP "$WPID_za"
+
 # ---- Redis connections killed mid-run ----
 t_ok "conn drop: C1 past turn 2" h_wait 15 "[ \"\$(field C1 turn)\" -ge 2 ] 2>/dev/null"
 for cid in $(h_cli client list | grep 'name=turnq-worker-cm-' | sed -E 's/^id=([0-9]+) .*/\1/'); do
@@ -187,12 +194,6 @@ t_eq "stop now: D3 stays in the running list" D3 "$(h_cli lrange "$NS:running:dm
 t_eq "stop now: D3 not finished, D4 still queued" "running queued" "$(state D3) $(state D4)"
 t_eq "stop now: lease released on exit" 0 "$(h_cli exists "$NS:worker:dm")"
 wstart d3 --machine dm --ollama "$SIM_URL_da" --exit-when-idle
-
-# ---- split brain: freeze the holder ----
-t_ok "split brain: Z1 past turn 2" h_wait 15 "[ \"\$(field Z1 turn)\" -ge 2 ] 2>/dev/null"
-wstart zb --machine zm --ollama "$SIM_URL_zb"
-t_ok "split brain: the second worker waits" h_wait 10 "grep -q 'held by another worker (pid $WPID_za' '$T/worker-zb.log'"
-kill -STOP "$WPID_za"
 
 # ---- chaos: kill -9 at varied points ----
 # Round i: a worker runs until the sim has answered i%4+1 more calls, then dies by kill -9.
@@ -271,7 +272,7 @@ kill -CONT "$WPID_za"
 cont_ms=$(now_ms)
 t_ok "split brain: the thawed worker notices it lost the machine" h_wait 10 "grep -q 'lost the lease on machine zm' '$T/worker-za.log'"
 t_ok "split brain: Z1 done" h_wait 25 "[ \"\$(state Z1)\" = done ]"
-t_ok "split brain: Z1 records 1..30 once each" records_ok Z1 30
+t_ok "split brain: Z1 records 1..60 once each" records_ok Z1 60
 t_eq "split brain: the thawed worker sent at most its one call in flight" "" \
   "$(chat "$SIM_LOG_za" Z1 | jq -r --argjson t "$((cont_ms + 1000))" 'select(.ts > $t) | .turn')"
 t_ok "split brain: Z1's turns never go backwards on the new holder's sim" monotonic "$SIM_LOG_zb" Z1
