@@ -359,3 +359,112 @@ bool disp_state_ended(const char *state)
 {
     return state && (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
 }
+
+/* ---- Ids named on the command line ---- */
+
+int disp_named_ids(struct disp *d, const char *cmd, const char **args, int nargs, struct strvec *out)
+{
+    struct strvec ids = {0};
+    int rc = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (!job_id_valid(args[i])) {
+            disp_errf("%s: '%s' is not an experiment id: use 1 to %d of A-Z a-z 0-9 . _ : -; nothing changed", cmd,
+                      args[i], JOB_ID_MAX);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (strvec_find(&ids, args[i]) < 0)
+            strvec_push(&ids, args[i]);
+    }
+    if ((rc = disp_connect(d)))
+        goto out;
+    size_t unknown = 0;
+    for (size_t base = 0; base < ids.n; base += DISP_PIPELINE) {
+        size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
+        for (size_t i = base; i < end; i++)
+            disp_appendv(d, "EXISTS", key_job(d->ns, ids.v[i]).s, NULL);
+        for (size_t i = base; i < end; i++) {
+            redisReply *r;
+            if ((rc = disp_reply(d, &r)))
+                goto out;
+            bool known = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+            freeReplyObject(r);
+            if (!known && unknown++ < 20)
+                disp_errf("%s: %s: unknown experiment id (no %s): it was never submitted", cmd, ids.v[i],
+                          key_job(d->ns, ids.v[i]).s);
+        }
+    }
+    if (unknown) {
+        if (unknown > 20)
+            disp_errf("%s: ... and %zu more unknown ids", cmd, unknown - 20);
+        disp_errf("%s: nothing changed (%zu unknown id%s)", cmd, unknown, unknown > 1 ? "s" : "");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    for (size_t i = 0; i < ids.n; i++)
+        strvec_push(out, ids.v[i]);
+out:
+    strvec_free(&ids);
+    return rc;
+}
+
+int disp_ids_in_state(struct disp *d, const char *const *states, struct strvec *out)
+{
+    redisReply *r;
+    int rc = disp_connect(d);
+    if (rc || (rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL)))
+        return rc;
+    struct strvec ids = {0};
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            strvec_pushn(&ids, r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    for (size_t base = 0; rc == 0 && base < ids.n; base += DISP_PIPELINE) {
+        size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
+        for (size_t i = base; i < end; i++)
+            disp_appendv(d, "HGET", key_job(d->ns, ids.v[i]).s, "state", NULL);
+        for (size_t i = base; i < end; i++) {
+            if ((rc = disp_reply(d, &r)))
+                break;
+            for (size_t k = 0; r->type == REDIS_REPLY_STRING && states[k]; k++)
+                if (!strcmp(r->str, states[k])) {
+                    strvec_push(out, ids.v[i]);
+                    break;
+                }
+            freeReplyObject(r);
+        }
+    }
+    strvec_free(&ids);
+    return rc;
+}
+
+json_t *disp_typed_id(struct disp *d, const char *id)
+{
+    const char *p = id + (id[0] == '-');
+    if (!*p || strspn(p, "0123456789") != strlen(p) || !d->c)
+        return json_string(id);
+    redisReply *r;
+    if (disp_call(d, &r, "HGET", key_job(d->ns, id).s, "spec", NULL))
+        return json_string(id);
+    json_t *out = NULL;
+    if (r->type == REDIS_REPLY_STRING) {
+        json_t *spec = json_loadb(r->str, r->len, 0, NULL);
+        json_t *v = json_object_get(spec, "id");
+        if (json_is_integer(v))
+            out = json_incref(v);
+        json_decref(spec);
+    }
+    freeReplyObject(r);
+    return out ? out : json_string(id);
+}
+
+char *disp_one_line(const char *s, char *buf, size_t n)
+{
+    size_t len = strlen(s), k = 0;
+    for (; k < len && k + 1 < n; k++)
+        buf[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? ' ' : s[k];
+    buf[k] = '\0';
+    if (k < len && n > 4)
+        memcpy(buf + n - 4, "...", 4);
+    return buf;
+}

@@ -5,6 +5,7 @@
  * vectors and read replies. A subcommand returns an exit code (err.h EXIT_*); the helpers here
  * print the one error line themselves and hand back the code to return. */
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -111,6 +112,28 @@ char *disp_read_all(const char *path, size_t *len);
 /* true for the states in which an experiment has ended: done, failed, cancelled. */
 bool disp_state_ended(const char *state);
 
+/* ---- Ids named on the command line (cancel, retry) ---- */
+
+/* Checks the ids a command is to act on, before anything is changed: each must be an experiment
+ * id (else one error line naming it, EXIT_USAGE) and must have been submitted (its job hash
+ * exists; else one line per unknown id, EXIT_USAGE). Duplicates are dropped; the order is kept.
+ * `cmd` prefixes the messages. Connects. Returns 0 with the ids appended to out, or an exit code
+ * after printing. */
+int disp_named_ids(struct disp *d, const char *cmd, const char **args, int nargs, struct strvec *out);
+
+/* Appends, in submission order (NS:ids), the ids whose job hash's state is one of `states`
+ * (a NULL-terminated list). Returns 0 or an exit code after printing. */
+int disp_ids_in_state(struct disp *d, const char *const *states, struct strvec *out);
+
+/* Returns a new JSON value: the id with the JSON type its spec gives it (42 stays a number).
+ * Only an id that could be an integer ("42", "-7") costs a read of its spec; on any failure the
+ * id is returned as a string. */
+json_t *disp_typed_id(struct disp *d, const char *id);
+
+/* Copies s into buf (size n) on one line: control characters become spaces, and text beyond
+ * n - 1 bytes is cut with "...". Returns buf. For error texts quoted in one-line output. */
+char *disp_one_line(const char *s, char *buf, size_t n);
+
 /* ---- Subcommands ---- */
 
 /* One subcommand: main.c parses the global flags together with `opts`, then calls run with the
@@ -129,5 +152,8 @@ extern const struct disp_cmd route_cmd;   /* route.c */
 extern const struct disp_cmd status_cmd;  /* status.c */
 extern const struct disp_cmd results_cmd; /* results.c */
 extern const struct disp_cmd wait_cmd;    /* wait.c */
+extern const struct disp_cmd cancel_cmd;  /* cancel.c */
+extern const struct disp_cmd retry_cmd;   /* retry.c */
+extern const struct disp_cmd recover_cmd; /* recover.c */
 
 #endif

@@ -7,8 +7,10 @@
 #     go backwards per experiment);
 #   - a box where every 2nd call fails but every retry succeeds: still done (a flaky box that
 #     always recovers must not fail experiments);
-#   - a box failing every call: failed after --max-attempts, in NS:dead with the error, a failed
-#     result, the worker alive;
+#   - a box failing every chat call (500 on every /api/chat, /api/version fine): a sick box must
+#     never drain its queue into the dead list: the breaker opens (heartbeat and log say so), the
+#     experiment goes back first in line without an attempt counted, nothing more is claimed; once
+#     the box is healthy again (the sim restarted without faults) the experiment ends done;
 #   - poison queue entries (no hash, a spec that is not JSON, a hash without spec, a spec that is
 #     not a job, an over-long id): each ends failed in NS:dead with a reason, leaves the running
 #     list, and the worker goes on to serve a good job; a done id pushed again is not re-run;
@@ -83,9 +85,11 @@ done
 h_sim_start flaky --fail-every 2 --fail-mode 500 --actions 6 || exit 1
 job FL1 1 '"max_actions_per_turn": 8' | h_disp submit --machines flaky - >/dev/null 2>&1
 h_worker_start flaky
-h_sim_start fall --fail-every 1 --fail-mode 500 || exit 1
+own_port PF
+sim_on_port fall "$PF" --fail-every 1 --fail-mode 500 || t_fail "always-500 sim started"
 job FA1 2 | h_disp submit --machines fall - >/dev/null 2>&1
-h_worker_start fall --max-attempts 2
+job FA2 1 | h_disp submit --machines fall - >/dev/null 2>&1
+h_worker_start fall --ollama "http://127.0.0.1:$PF" --max-attempts 2
 h_sim_start nomod || exit 1
 echo '{"id": "NM1", "model": "nosuch:1b", "turns": ["a", "b"]}' | h_disp submit --machines nomod - >/dev/null 2>&1
 job NM2 1 | h_disp submit --machines nomod - >/dev/null 2>&1
@@ -134,24 +138,26 @@ t_eq "flaky: one attempt was enough" 1 "$(field FL1 attempts)"
 t_eq "flaky: turn 1 committed with 7 calls" "1:7" \
   "$(h_cli lrange "$NS:turns:FL1" 0 -1 | jq -r '"\(.turn):\(.calls)"' | tr '\n' ' ' | sed 's/ $//')"
 
-# ---- a box that fails every call ----
-t_ok "always 500: experiment ends" h_wait 30 "ended FA1"
-t_eq "always 500: failed" failed "$(state FA1)"
-t_ok "always 500: in NS:dead" in_dead FA1
-t_eq "always 500: two attempts (--max-attempts 2)" 2 "$(field FA1 attempts)"
-t_ok "always 500: the job hash holds the error" bash -c "redis-cli -p $H_REDIS_PORT hget '$NS:job:FA1' error | grep -q 'HTTP 500'"
-t_ok "always 500: with Ollama's message" bash -c "redis-cli -p $H_REDIS_PORT hget '$NS:job:FA1' error | grep -q 'model runner has unexpectedly stopped'"
-R=$(h_cli get "$NS:result:FA1")
-t_eq "always 500: result JSON says failed" failed "$(jq -r .status <<<"$R")"
-t_ok "always 500: result error names the 500" bash -c "jq -r .error | grep -q 'HTTP 500'" <<<"$R"
-t_eq "always 500: result attempts 2, no turns" "2 0" "$(jq -r '"\(.attempts) \(.turns | length)"' <<<"$R")"
-t_eq "always 500: queue and running list empty" "0 0" "$(llen "$NS:queue:fall") $(llen "$NS:running:fall")"
-t_ok "always 500: failed and dead events" bash -c "redis-cli -p $H_REDIS_PORT --json xrange '$NS:events' - + |
-  jq -e '[.[] | .[1] | select(.[1]==\"FA1\") | .[3]] | index(\"failed\") and index(\"dead\")' >/dev/null"
+# ---- a box that fails every chat call ----
+t_ok "always 500: the breaker opens (log)" h_wait 30 "grep -q 'fails every chat call' '$T/worker-fall.log'"
+t_ok "always 500: the heartbeat shows the breaker open" \
+  h_wait 10 "[ \"\$(h_cli get $NS:worker:fall | jq -r .breaker_open)\" = true ]"
+t_ok "always 500: FA1 back in its queue, first in line" \
+  h_wait 10 "[ \"\$(state FA1)\" = queued ] && [ \"\$(h_cli lindex $NS:queue:fall -1)\" = FA1 ]"
+e=$(field FA1 errors); t_eq "always 500: no attempt counted against FA1" 0 "${e:-0}"
+t_ok "always 500: not in NS:dead" bash -c "! redis-cli -p $H_REDIS_PORT lrange '$NS:dead' 0 -1 | grep -qxF FA1"
+t_eq "always 500: FA2 never claimed (queue keeps both)" "2 0" "$(llen "$NS:queue:fall") $(llen "$NS:running:fall")"
+t_ok "always 500: the job hash says why" bash -c "redis-cli -p $H_REDIS_PORT hget '$NS:job:FA1' error | grep -q 'fails every call'"
 t_ok "always 500: worker still running" kill -0 "$WORKER_PID_fall"
-u0=$(h_cli get "$NS:worker:fall" | jq -r .updated_at)
-t_ok "always 500: worker still beating" h_wait 8 "[ \"\$(h_cli get $NS:worker:fall | jq -r .updated_at)\" != '$u0' ]"
-t_eq "always 500: its heartbeat shows no slot busy" 0 "$(h_cli get "$NS:worker:fall" | jq .busy)"
+# The box recovers: the sim restarted on the same port without faults.
+eval "kill \$SIMPID_fall"
+h_wait 10 "! kill -0 \$SIMPID_fall 2>/dev/null"
+sim_on_port fall "$PF" || t_fail "always-500 sim back healthy"
+t_ok "always 500: once healthy, FA1 and FA2 end" h_wait 40 "ended FA1 && ended FA2"
+t_eq "always 500: both done" "done done" "$(state FA1) $(state FA2)"
+t_eq "always 500: FA1 records 1..2 once each" "1 2" "$(turn_list FA1)"
+t_ok "always 500: the log says the box answers again" grep -q 'answers chat calls again' "$T/worker-fall.log"
+t_eq "always 500: breaker closed" false "$(h_cli get "$NS:worker:fall" | jq -r .breaker_open)"
 
 # ---- unknown model ----
 t_ok "unknown model: ends" h_wait 15 "ended NM1"
@@ -213,7 +219,7 @@ t_eq "ollama restart: resumed at its first uncommitted turn" "$((K_RS + 1))" \
   "$(chat "$T/sim-rst.jsonl" RS1 | jq -s --argjson t "$down_ms" 'map(select(.ts > $t) | .turn) | min')"
 
 # No worker died along the way.
-for m in $MODES flaky fall nomod poison rst; do
+for m in $(printf "f%s " $MODES) flaky fall nomod poison rst; do
   eval "p=\$WORKER_PID_$m"
   t_ok "worker $m still running" kill -0 "$p"
 done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_worker_ops: operating the worker, black box (worker/worker.c, worker/run.c, common/rconn.c).
 # Covers:
-#   - SIGTERM: stops claiming (queued jobs stay queued), finishes the running ones, exits 0,
-#     releases its lease; a second SIGTERM exits at once, the interrupted experiment stays in
-#     NS:running:MACHINE, and a new worker takes it back and resumes at its first uncommitted
+#   - SIGTERM: stops claiming (queued jobs stay queued); the running ones go back first in line
+#     (RPUSH) at their next turn boundary with their committed turns, counted in `interrupted`;
+#     exits 0, releases its lease; a second SIGTERM exits at once, the interrupted experiment stays
+#     in NS:running:MACHINE, and a new worker takes it back and resumes at its first uncommitted
 #     turn (records 1..n once each, no committed turn sent again, attempts and interrupted count);
 #   - the lease: two workers for one machine against two sims: one holds it, the other logs who,
 #     all calls reach one sim; kill -9 of the holder: the other takes over within TTL + one beat,
@@ -89,7 +90,7 @@ wstart k1 --machine km --ollama "$SIM_URL_ka" --slots 2
 wstart d1 --machine dm --ollama "$SIM_URL_da" --slots 2
 wstart s1 --machine sm --ollama "$SIM_URL_sa" --slots 4
 wstart c1 --machine cm --ollama "$SIM_URL_ca"
-# A foreign holder of machine fm, kept alive by us (EX 15 from now on).
+# A foreign holder of machine fm (a heartbeat we wrote, EX 15), there before its worker starts.
 fake_hb() { # HOST PID BOOT
   jq -nc --arg h "$1" --argjson p "$2" --arg b "$3" '{machine: "fm", token: "feedfacefeedfacefeedfacefeedface",
     pid: $p, host: $h, boot_id: $b, version: "0", started_at: "2026-01-01T00:00:00.000Z",
@@ -167,20 +168,27 @@ t_ok "drain: both slots busy" h_wait 15 "[ \"\$(hb dm | jq .busy)\" = 2 ]"
 kill -TERM "$WPID_d1"
 t_ok "drain: heartbeat says draining" h_wait 3 "[ \"\$(hb dm | jq .draining)\" = true ]"
 wait_exit "$WPID_d1" 15
-t_eq "drain: exits 0 after finishing its experiments" 0 "$RC"
-t_eq "drain: the two running ones are done" "done done" "$(state D1) $(state D2)"
-t_ok "drain: D1 records 1..6 once each" records_ok D1 6
-t_ok "drain: D2 records 1..6 once each" records_ok D2 6
-t_eq "drain: the queued ones stay queued" "queued queued" "$(state D3) $(state D4)"
-t_eq "drain: queue still holds D3 D4 (D3 at the head)" "D4 D3" "$(h_cli lrange "$NS:queue:dm" 0 -1 | tr '\n' ' ' | sed 's/ $//')"
-t_eq "drain: they never started" "0 0" "$(field D3 attempts) $(field D4 attempts)"
+t_eq "drain: exits 0 once its experiments are requeued" 0 "$RC"
+t_eq "drain: the two running ones are queued again" "queued queued" "$(state D1) $(state D2)"
+t_eq "drain: ... first in line (the queue's head)" "D1 D2" \
+  "$(h_cli lrange "$NS:queue:dm" -2 -1 | sort | tr '\n' ' ' | sed 's/ $//')"
+t_eq "drain: ... behind them D3 D4 as they were" "D4 D3" "$(h_cli lrange "$NS:queue:dm" 0 1 | tr '\n' ' ' | sed 's/ $//')"
+for d in D1 D2; do
+  k=$(llen "$NS:turns:$d")
+  t_ok "drain: $d keeps its committed turns 1..$k, stopped before the end" bash -c "[ $k -lt 6 ]"
+  t_ok "drain: $d records contiguous" records_ok "$d" "$k"
+  t_eq "drain: $d interrupted 1" 1 "$(field "$d" interrupted)"
+done
+t_eq "drain: the queued ones never started" "0 0" "$(field D3 attempts) $(field D4 attempts)"
 t_eq "drain: running list empty" 0 "$(llen "$NS:running:dm")"
 t_eq "drain: lease released on exit" 0 "$(h_cli exists "$NS:worker:dm")"
 t_ok "drain: the log says it stops claiming" grep -q 'claiming nothing more' "$T/worker-d1.log"
 
 # ---- SIGTERM twice: stop now ----
+S=$(h_cli lindex "$NS:queue:dm" -1) # the head: the next worker takes it first
 wstart d2 --machine dm --ollama "$SIM_URL_da"
-t_ok "stop now: the next worker claims D3" h_wait 15 "[ \"\$(field D3 turn)\" -ge 1 ] 2>/dev/null"
+K0=$(llen "$NS:turns:$S")
+t_ok "stop now: the next worker takes $S, first in line" h_wait 15 "[ \"\$(field $S turn)\" -gt $K0 ] 2>/dev/null"
 kill -TERM "$WPID_d2"
 # (two signals sent back to back may merge into one: the second waits until the first is seen)
 t_ok "stop now: the first SIGTERM starts a drain" h_wait 3 "grep -q 'claiming nothing more' '$T/worker-d2.log'"
@@ -188,11 +196,13 @@ kill -TERM "$WPID_d2"
 stop_ms=$(now_ms)
 wait_exit "$WPID_d2" 2
 t_ok "stop now: a second SIGTERM exits at once (status $RC)" test "$RC" != alive
-K_D3=$(llen "$NS:turns:D3")
-t_ok "stop now: D3 was cut short (turn $K_D3 of 6)" test "$K_D3" -lt 6
-t_eq "stop now: D3 stays in the running list" D3 "$(h_cli lrange "$NS:running:dm" 0 -1 | tr '\n' ' ' | sed 's/ $//')"
-t_eq "stop now: D3 not finished, D4 still queued" "running queued" "$(state D3) $(state D4)"
+K_S=$(llen "$NS:turns:$S")
+t_ok "stop now: $S was cut short (turn $K_S of 6)" test "$K_S" -lt 6
+t_eq "stop now: $S stays in the running list" "$S" "$(h_cli lrange "$NS:running:dm" 0 -1 | tr '\n' ' ' | sed 's/ $//')"
+t_eq "stop now: $S not finished, D4 still queued" "running queued" "$(state "$S") $(state D4)"
 t_eq "stop now: lease released on exit" 0 "$(h_cli exists "$NS:worker:dm")"
+I_S=$(field "$S" interrupted)
+A_S=$(field "$S" attempts)
 wstart d3 --machine dm --ollama "$SIM_URL_da" --exit-when-idle
 
 # ---- chaos: kill -9 at varied points ----
@@ -253,16 +263,14 @@ t_ok "conn drop: C1's turns never go backwards in the sim log" monotonic "$SIM_L
 t_eq "conn drop: running list empty" 0 "$(llen "$NS:running:cm")"
 t_ok "conn drop: worker still running" kill -0 "$WPID_c1"
 
-# ---- stop now, continued: the new worker resumes D3 ----
-wait_exit "$WPID_d3" 30
-t_eq "stop now: the new worker (--exit-when-idle) exits 0" 0 "$RC"
-t_ok "stop now: it took D3 back from the running list" grep -q 'job=D3 found in the running list' "$T/worker-d3.log"
-t_eq "stop now: D3 and D4 done" "done done" "$(state D3) $(state D4)"
-t_ok "stop now: D3 records 1..6 once each" records_ok D3 6
-t_eq "stop now: D3 resumed at its first uncommitted turn" "$((K_D3 + 1))" "$(min_after "$SIM_LOG_da" D3 "$stop_ms")"
-t_ok "stop now: D3's turns never go backwards in the sim log" monotonic "$SIM_LOG_da" D3
-t_eq "stop now: D3 attempts 2, interrupted 1" "2 1" "$(field D3 attempts) $(field D3 interrupted)"
-t_eq "stop now: D3's result counts 2 attempts" 2 "$(h_cli get "$NS:result:D3" | jq .attempts)"
+# ---- stop now, continued: the new worker resumes the interrupted one ----
+t_ok "stop now: the last worker empties the queue" h_wait 40 "! kill -0 $WPID_d3"
+t_ok "stop now: it took $S back from the running list" grep -q "job=$S found in the running list" "$T/worker-d3.log"
+t_eq "stop now: all four done" "done done done done" "$(state D1) $(state D2) $(state D3) $(state D4)"
+for d in D1 D2 D3 D4; do t_ok "stop now: $d records 1..6 once each" records_ok "$d" 6; done
+t_eq "stop now: $S resumed at its first uncommitted turn" "$((K_S + 1))" "$(min_after "$SIM_LOG_da" "$S" "$stop_ms")"
+for d in D1 D2 D3 D4; do t_ok "stop now: $d's turns never go backwards in the sim log" monotonic "$SIM_LOG_da" "$d"; done
+t_eq "stop now: $S attempts and interrupted each one more" "$((A_S + 1)) $((I_S + 1))" "$(field "$S" attempts) $(field "$S" interrupted)"
 
 # ---- split brain, continued: thaw the frozen holder once the other has taken over ----
 t_ok "split brain: the second worker takes over after the lease ran out" \
