@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -38,8 +39,8 @@ struct http_req {
     char *body;                    /* request body copy */
     char errbuf[CURL_ERROR_SIZE];
     char error[CURL_ERROR_SIZE + 64];
-    char *resp;                    /* buffered response */
-    size_t resp_len, resp_cap, max_body;
+    struct buf resp;               /* buffered response */
+    size_t max_body;
     long status;
     bool got_bytes;
     bool aborted_by_data;          /* on_data returned -1 */
@@ -67,7 +68,7 @@ static void req_free(struct http_req *r)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
-    free(r->resp);
+    buf_free(&r->resp);
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -113,20 +114,11 @@ static size_t http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata
         }
         return n;
     }
-    if (r->resp_len + n > r->max_body) {
+    if (r->resp.len + n > r->max_body) {
         r->too_big = true;
         return 0;
     }
-    if (r->resp_len + n + 1 > r->resp_cap) {
-        size_t cap = r->resp_cap ? r->resp_cap : 4096;
-        while (cap < r->resp_len + n + 1)
-            cap *= 2;
-        r->resp = xrealloc(r->resp, cap);
-        r->resp_cap = cap;
-    }
-    memcpy(r->resp + r->resp_len, ptr, n);
-    r->resp_len += n;
-    r->resp[r->resp_len] = '\0';
+    buf_append(&r->resp, ptr, n);
     return n;
 }
 
@@ -364,6 +356,6 @@ double http_req_elapsed_s(const struct http_req *r) { return r->elapsed_s; }
 const char *http_req_body(const struct http_req *r, size_t *len)
 {
     if (len)
-        *len = r->resp_len;
-    return r->resp ? r->resp : "";
+        *len = buf_avail(&r->resp);
+    return buf_head(&r->resp);
 }

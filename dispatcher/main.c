@@ -1,6 +1,6 @@
 /* dispatcher: the command-line front end of turnq (SPEC "Binaries"). main only parses the
  * configuration and hands over to one subcommand module (submit.c, route.c, status.c, results.c,
- * wait.c); the shared context lives in disp.c.
+ * wait.c, cancel.c, retry.c, recover.c); the shared context lives in disp.c.
  *
  * Flags may stand before or after the subcommand, so the subcommand is found first by a scan that
  * knows which flags take a value; then the global table and the subcommand's own table are parsed
@@ -35,7 +35,9 @@ static const struct cfg_opt global_opts[] = {
     {NULL},
 };
 
-static const struct disp_cmd *const cmds[] = {&submit_cmd, &route_cmd, &status_cmd, &results_cmd, &wait_cmd, NULL};
+static const struct disp_cmd *const cmds[] = {&submit_cmd, &route_cmd,  &status_cmd,  &results_cmd, &wait_cmd,
+                                              &cancel_cmd, &retry_cmd, &recover_cmd, NULL};
+#define NCMDS_MAX 16 /* room in flag_takes_value's table list */
 
 static const struct disp_cmd *find_cmd(const char *name)
 {
@@ -72,10 +74,10 @@ static void usage(FILE *f, const struct disp_cmd *cmd)
  * subcommand can step over that value. */
 static bool flag_takes_value(const char *a)
 {
-    const struct cfg_opt *tables[8];
+    const struct cfg_opt *tables[NCMDS_MAX + 1];
     int nt = 0;
     tables[nt++] = global_opts;
-    for (int i = 0; cmds[i] && nt < 8; i++)
+    for (int i = 0; cmds[i] && nt < NCMDS_MAX + 1; i++)
         if (cmds[i]->opts)
             tables[nt++] = cmds[i]->opts;
     for (int t = 0; t < nt; t++) {
@@ -155,7 +157,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!cmd) {
-        disp_errf("unknown command '%s' (commands: submit, route, status, results, wait; see --help)", pos[0]);
+        char names[256] = "";
+        for (int i = 0, len = 0; cmds[i] && len < (int)sizeof names; i++)
+            len += snprintf(names + len, sizeof names - (size_t)len, "%s%s", i ? ", " : "", cmds[i]->name);
+        disp_errf("unknown command '%s' (commands: %s; see --help)", pos[0], names);
         rc = EXIT_USAGE;
         goto out;
     }

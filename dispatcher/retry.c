@@ -54,8 +54,8 @@ static const char retry_lua[] =
     "           'machine', ARGV[2], 'turn', n)\n"
     "return {'queued', n}\n";
 
-/* Retries one id. Returns 0 (and the machine it went to in *machine_out), or an exit code after
- * printing. */
+/* Retries one id. Returns 0 (adding the machine it was queued on to machines_used), or an exit
+ * code after printing. */
 static int retry_one(struct disp *d, const char *id, struct strvec *machines_used)
 {
     for (int attempt = 0; attempt < RETRY_TRIES; attempt++) {

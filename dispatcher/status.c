@@ -7,6 +7,11 @@
  * cancelled counts (from the job hashes' state and machine), what each busy slot runs, and the
  * Ollama version and model digests from the heartbeat. Live machines that report different
  * digests for one model name get a WARNING line: their results would not be comparable.
+ * A machine without a live worker whose running list is not empty holds claimed experiments that
+ * nobody runs: they are listed, with their committed turn, and `dispatcher recover` named. A
+ * worker whose breaker is open (its Ollama fails chat calls) says so. A `failed:` section lists
+ * up to STATUS_FAILED_SHOWN failed experiments (in submission order) with their attempts,
+ * error and interruption counts and error.
  * The totals count the job hashes by state. --json prints the same data as one JSON object. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -15,6 +20,9 @@
 #include "disp.h"
 #include "keys.h"
 #include "xalloc.h"
+
+#define STATUS_FAILED_SHOWN 10 /* failed experiments listed in the text */
+#define STATUS_HELD_SHOWN 10   /* claimed experiments of a dead machine named in the text */
 
 static bool opt_json;
 
@@ -42,6 +50,15 @@ struct mstat {
     long long queued;      /* LLEN NS:queue:M */
     long long running;     /* LLEN NS:running:M */
     size_t by_state[S_N];  /* job hashes placed here, by state */
+    struct strvec held;    /* a dead machine's running list (claims nobody runs), oldest last */
+    long *held_turn;       /* held.v[i]'s last committed turn */
+};
+
+/* A failed experiment, as the failed section shows it. */
+struct failed {
+    const char *id;        /* borrowed from the id list */
+    char *machine, *error; /* owned, NULL when absent */
+    long attempts, errors, interrupted;
 };
 
 /* ---- Gathering ---- */
@@ -60,7 +77,7 @@ static void add_machine(struct strvec *names, const char *m, size_t len)
 /* Reads every job hash's state and machine; tallies the totals and collects the machines. The
  * per-machine tallies are made in a second pass over `jm` once the machine list is final. */
 static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_state, struct strvec *job_machine,
-                     size_t totals[S_N])
+                     size_t totals[S_N], struct strvec *ids_out)
 {
     redisReply *r;
     int rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL);
@@ -88,8 +105,83 @@ static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_st
             freeReplyObject(r);
         }
     }
-    strvec_free(&ids);
+    *ids_out = ids;
     return rc;
+}
+
+/* For each machine without a live worker: the ids in its running list and their committed turns. */
+static int read_held(struct disp *d, const struct strvec *names, struct mstat *ms)
+{
+    int rc;
+    for (size_t i = 0; i < names->n; i++)
+        if (!ms[i].alive && ms[i].running > 0)
+            disp_appendv(d, "LRANGE", key_running(d->ns, names->v[i]).s, "0", "-1", NULL);
+    for (size_t i = 0; i < names->n; i++) {
+        if (ms[i].alive || ms[i].running <= 0)
+            continue;
+        redisReply *r;
+        if ((rc = disp_reply(d, &r)))
+            return rc;
+        for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++)
+            if (r->element[k]->type == REDIS_REPLY_STRING)
+                strvec_pushn(&ms[i].held, r->element[k]->str, r->element[k]->len);
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < names->n; i++) {
+        struct mstat *m = &ms[i];
+        if (!m->held.n)
+            continue;
+        m->held_turn = xcalloc(m->held.n, sizeof *m->held_turn);
+        for (size_t k = 0; k < m->held.n; k++)
+            disp_appendv(d, "HGET", key_job(d->ns, m->held.v[k]).s, "turn", NULL);
+        for (size_t k = 0; k < m->held.n; k++) {
+            redisReply *r;
+            if ((rc = disp_reply(d, &r)))
+                return rc;
+            m->held_turn[k] = r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
+            freeReplyObject(r);
+        }
+    }
+    return 0;
+}
+
+/* Reads the failed experiments' details: the first `limit` of them (all when limit is 0). */
+static int read_failed(struct disp *d, const struct strvec *ids, const struct strvec *job_state, size_t limit,
+                       struct failed **out, size_t *nout, size_t *total)
+{
+    size_t n = 0, shown = 0;
+    for (size_t i = 0; i < job_state->n; i++)
+        n += !strcmp(job_state->v[i], "failed");
+    *total = n;
+    *out = xcalloc(n + 1, sizeof **out);
+    for (size_t i = 0; i < job_state->n && (!limit || shown < limit); i++)
+        if (!strcmp(job_state->v[i], "failed"))
+            (*out)[shown++].id = ids->v[i];
+    *nout = shown;
+    int rc;
+    for (size_t base = 0; base < shown; base += DISP_PIPELINE) {
+        size_t end = base + DISP_PIPELINE < shown ? base + DISP_PIPELINE : shown;
+        for (size_t i = base; i < end; i++)
+            disp_appendv(d, "HMGET", key_job(d->ns, (*out)[i].id).s, "machine", "attempts", "errors", "interrupted",
+                         "error", NULL);
+        for (size_t i = base; i < end; i++) {
+            redisReply *r;
+            if ((rc = disp_reply(d, &r)))
+                return rc;
+            struct failed *f = &(*out)[i];
+            redisReply **e = r->type == REDIS_REPLY_ARRAY && r->elements == 5 ? r->element : NULL;
+            const char *v[5];
+            for (int k = 0; k < 5; k++)
+                v[k] = e && e[k]->type == REDIS_REPLY_STRING ? e[k]->str : "";
+            f->machine = *v[0] ? xstrdup(v[0]) : NULL;
+            f->attempts = atol(v[1]);
+            f->errors = atol(v[2]);
+            f->interrupted = atol(v[3]);
+            f->error = *v[4] ? xstrdup(v[4]) : NULL;
+            freeReplyObject(r);
+        }
+    }
+    return 0;
 }
 
 static int read_machines(struct disp *d, const struct strvec *names, struct mstat *ms)
@@ -123,7 +215,7 @@ static int read_machines(struct disp *d, const struct strvec *names, struct msta
         for (int k = 0; k < 4; k++)
             freeReplyObject(r[k]);
     }
-    return 0;
+    return read_held(d, names, ms);
 }
 
 /* ---- Digests ---- */
@@ -183,7 +275,7 @@ static json_t *hb_get(const struct mstat *m, const char *key)
 }
 
 static void print_json(struct disp *d, const struct strvec *names, const struct mstat *ms, const size_t totals[S_N],
-                       size_t nids, json_t *mismatch)
+                       size_t nids, json_t *mismatch, const struct failed *fl, size_t nfl)
 {
     json_t *root = json_object(), *arr = json_array();
     size_t alive = 0;
@@ -209,6 +301,11 @@ static void print_json(struct disp *d, const struct strvec *names, const struct 
         json_t *cur = m->hb ? json_object_get(m->hb, "running") : NULL;
         json_object_set_new(o, "current", json_is_array(cur) ? json_incref(cur) : json_array());
         json_object_set_new(o, "ollama", hb_get(m, "ollama"));
+        json_object_set_new(o, "breaker_open", hb_get(m, "breaker_open"));
+        json_t *held = json_array();
+        for (size_t k = 0; k < m->held.n; k++)
+            json_array_append_new(held, disp_typed_id(d, m->held.v[k]));
+        json_object_set_new(o, "held", held);
         json_array_append_new(arr, o);
     }
     json_object_set_new(root, "machines", arr);
@@ -220,6 +317,14 @@ static void print_json(struct disp *d, const struct strvec *names, const struct 
         json_object_set_new(t, state_names[s], json_integer((json_int_t)totals[s]));
     json_object_set_new(root, "totals", t);
     json_object_set(root, "digest_mismatches", mismatch);
+    json_t *failed = json_array();
+    for (size_t i = 0; i < nfl; i++)
+        json_array_append_new(failed, json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "id", disp_typed_id(d, fl[i].id),
+                                                "machine", jstr_or_null(fl[i].machine), "attempts",
+                                                (json_int_t)fl[i].attempts, "errors", (json_int_t)fl[i].errors,
+                                                "interrupted", (json_int_t)fl[i].interrupted, "error",
+                                                jstr_or_null(fl[i].error)));
+    json_object_set_new(root, "failed", failed);
     char *s = json_dumps(root, JSON_COMPACT);
     puts(s);
     free(s);
@@ -232,8 +337,36 @@ static const char *hb_str(const struct mstat *m, const char *key, const char *df
     return s ? s : dflt;
 }
 
+static void print_held(const struct mstat *m)
+{
+    printf("  holds %zu claimed experiment%s: ", m->held.n, m->held.n == 1 ? "" : "s");
+    /* Oldest claim first: the right end of the running list. */
+    for (size_t k = 0; k < m->held.n && k < STATUS_HELD_SHOWN; k++) {
+        size_t at = m->held.n - 1 - k;
+        printf("%s%s (turn %ld)", k ? ", " : "", m->held.v[at], m->held_turn ? m->held_turn[at] : 0);
+    }
+    if (m->held.n > STATUS_HELD_SHOWN)
+        printf(", and %zu more", m->held.n - STATUS_HELD_SHOWN);
+    printf("; run 'dispatcher recover'\n");
+}
+
+static void print_failed(const struct failed *fl, size_t nfl, size_t total)
+{
+    if (!total)
+        return;
+    printf("failed:\n");
+    for (size_t i = 0; i < nfl; i++) {
+        char err[512];
+        printf("  %s on %s after %ld attempt%s (errors %ld, interrupted %ld): %s\n", fl[i].id,
+               fl[i].machine ? fl[i].machine : "?", fl[i].attempts, fl[i].attempts == 1 ? "" : "s", fl[i].errors,
+               fl[i].interrupted, fl[i].error ? disp_one_line(fl[i].error, err, sizeof err) : "(no error recorded)");
+    }
+    if (total > nfl)
+        printf("  ... and %zu more (dispatcher results shows every one)\n", total - nfl);
+}
+
 static void print_text(const struct strvec *names, const struct mstat *ms, const size_t totals[S_N], size_t nids,
-                       json_t *mismatch)
+                       json_t *mismatch, const struct failed *fl, size_t nfl, size_t nfailed)
 {
     size_t alive = 0;
     for (size_t i = 0; i < names->n; i++) {
@@ -256,8 +389,12 @@ static void print_text(const struct strvec *names, const struct mstat *ms, const
         }
         printf("  queued %lld, running %lld, done %zu, failed %zu, cancelled %zu\n", m->queued, m->running,
                m->by_state[S_DONE], m->by_state[S_FAILED], m->by_state[S_CANCELLED]);
+        if (m->held.n)
+            print_held(m);
         if (!m->alive || !m->hb)
             continue;
+        if (json_is_true(json_object_get(m->hb, "breaker_open")))
+            printf("  breaker open: Ollama fails chat calls; claiming nothing until a health check passes\n");
         json_t *ol = json_object_get(m->hb, "ollama");
         if (!json_is_object(ol)) {
             printf("  ollama unreachable\n");
@@ -302,6 +439,7 @@ static void print_text(const struct strvec *names, const struct mstat *ms, const
         }
         printf("\n");
     }
+    print_failed(fl, nfl, nfailed);
     printf("total: %zu machine%s (%zu up), %zu experiment%s: %zu queued, %zu running, %zu done, %zu failed, %zu "
            "cancelled\n",
            names->n, names->n == 1 ? "" : "s", alive, nids, nids == 1 ? "" : "s", totals[S_QUEUED], totals[S_RUNNING],
@@ -319,9 +457,10 @@ static int status_run(struct disp *d, const char **args, int nargs)
     int rc = disp_connect(d);
     if (rc)
         return rc;
-    struct strvec names = {0}, job_state = {0}, job_machine = {0};
-    size_t totals[S_N] = {0};
+    struct strvec names = {0}, job_state = {0}, job_machine = {0}, ids = {0};
+    size_t totals[S_N] = {0}, nfl = 0, nfailed = 0;
     struct mstat *ms = NULL;
+    struct failed *fl = NULL;
     json_t *mismatch = NULL;
 
     if ((rc = disp_registered_machines(d, &names)))
@@ -329,7 +468,7 @@ static int status_run(struct disp *d, const char **args, int nargs)
     for (size_t i = 0; i < d->machines_arg.n; i++)
         if (strvec_find(&names, d->machines_arg.v[i]) < 0)
             strvec_push(&names, d->machines_arg.v[i]);
-    if ((rc = scan_jobs(d, &names, &job_state, &job_machine, totals)))
+    if ((rc = scan_jobs(d, &names, &job_state, &job_machine, totals, &ids)))
         goto out;
     strvec_sort(&names);
 
@@ -341,17 +480,27 @@ static int status_run(struct disp *d, const char **args, int nargs)
     }
     if ((rc = read_machines(d, &names, ms)))
         goto out;
+    if ((rc = read_failed(d, &ids, &job_state, opt_json ? 0 : STATUS_FAILED_SHOWN, &fl, &nfl, &nfailed)))
+        goto out;
     mismatch = digest_mismatches(&names, ms);
     if (opt_json)
-        print_json(d, &names, ms, totals, job_state.n, mismatch);
+        print_json(d, &names, ms, totals, job_state.n, mismatch, fl, nfl);
     else
-        print_text(&names, ms, totals, job_state.n, mismatch);
+        print_text(&names, ms, totals, job_state.n, mismatch, fl, nfl, nfailed);
 out:
     for (size_t i = 0; ms && i < names.n; i++) {
         json_decref(ms[i].hb);
         free(ms[i].lastseen);
+        strvec_free(&ms[i].held);
+        free(ms[i].held_turn);
     }
     free(ms);
+    for (size_t i = 0; fl && i < nfl; i++) {
+        free(fl[i].machine);
+        free(fl[i].error);
+    }
+    free(fl);
+    strvec_free(&ids);
     json_decref(mismatch);
     strvec_free(&names);
     strvec_free(&job_state);
@@ -367,8 +516,12 @@ const struct disp_cmd status_cmd = {
         "For every machine (registered in NS:machines, named with --machines, or holding experiments):\n"
         "whether its worker is alive and since when, the lengths of its queue and running lists, its\n"
         "done, failed and cancelled counts, what each busy slot runs and at which turn, and Ollama's\n"
-        "version and model digests from the heartbeat. A WARNING line names models whose digests differ\n"
-        "between live machines. The last line totals the experiments by state.\n",
+        "version and model digests from the heartbeat, and whether its breaker is open (Ollama fails chat\n"
+        "calls). A machine without a live worker that still holds claimed experiments lists them (run\n"
+        "'dispatcher recover'). A WARNING line names models whose digests differ between live machines.\n"
+        "A failed: section lists up to 10 failed experiments with their attempts and error. The last\n"
+        "line totals the experiments by state. --json adds per machine \"held\" and \"breaker_open\",\n"
+        "and a top-level \"failed\" array.\n",
     .opts = status_opts,
     .run = status_run,
 };

@@ -10,13 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "ndjson.h"
 #include "xalloc.h"
-
-struct buf {
-    char *s;
-    size_t len, cap;
-};
 
 struct chat_stream {
     struct ndjson *nd;
@@ -30,20 +26,6 @@ struct chat_stream {
     struct chat_metrics m;
     char error[ERR_LEN];
 };
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->s = xrealloc(b->s, cap);
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
 
 /* ---- Tool calls ---- */
 
@@ -134,9 +116,9 @@ static int on_line(void *arg, const char *line, size_t len)
     json_t *msg = json_object_get(chunk, "message");
     const char *s;
     if ((s = json_string_value(json_object_get(msg, "content"))))
-        buf_add(&cs->content, s, strlen(s));
+        buf_puts(&cs->content, s);
     if ((s = json_string_value(json_object_get(msg, "thinking"))))
-        buf_add(&cs->thinking, s, strlen(s));
+        buf_puts(&cs->thinking, s);
     json_t *calls = json_object_get(msg, "tool_calls");
     if (json_is_array(calls))
         add_tool_calls(cs, calls);
@@ -173,8 +155,6 @@ struct chat_stream *chat_stream_new(const char *id_prefix)
     cs->nd = ndjson_new(CHAT_MAX_LINE, on_line, cs);
     cs->id_prefix = xstrdup(id_prefix);
     cs->tool_calls = json_array();
-    buf_add(&cs->content, "", 0);
-    buf_add(&cs->thinking, "", 0);
     return cs;
 }
 
@@ -184,8 +164,8 @@ void chat_stream_free(struct chat_stream *cs)
         return;
     ndjson_free(cs->nd);
     free(cs->id_prefix);
-    free(cs->content.s);
-    free(cs->thinking.s);
+    buf_free(&cs->content);
+    buf_free(&cs->thinking);
     json_decref(cs->tool_calls);
     free(cs->args_ok);
     free(cs);
@@ -223,8 +203,8 @@ const char *chat_stream_error(const struct chat_stream *cs) { return cs->error; 
 bool chat_stream_done(const struct chat_stream *cs) { return cs->done; }
 const char *chat_stream_done_reason(const struct chat_stream *cs) { return cs->done_reason; }
 const struct chat_metrics *chat_stream_metrics(const struct chat_stream *cs) { return &cs->m; }
-const char *chat_stream_content(const struct chat_stream *cs) { return cs->content.s; }
-const char *chat_stream_thinking(const struct chat_stream *cs) { return cs->thinking.s; }
+const char *chat_stream_content(const struct chat_stream *cs) { return buf_head(&cs->content); }
+const char *chat_stream_thinking(const struct chat_stream *cs) { return buf_head(&cs->thinking); }
 json_t *chat_stream_tool_calls(const struct chat_stream *cs) { return cs->tool_calls; }
 
 bool chat_stream_tool_call_args_ok(const struct chat_stream *cs, size_t k)
@@ -234,9 +214,9 @@ bool chat_stream_tool_call_args_ok(const struct chat_stream *cs, size_t k)
 
 json_t *chat_stream_message(const struct chat_stream *cs)
 {
-    json_t *m = json_pack("{s:s, s:s}", "role", "assistant", "content", cs->content.s);
+    json_t *m = json_pack("{s:s, s:s}", "role", "assistant", "content", buf_head(&cs->content));
     if (cs->thinking.len)
-        json_object_set_new(m, "thinking", json_string(cs->thinking.s));
+        json_object_set_new(m, "thinking", json_string(buf_head(&cs->thinking)));
     if (json_array_size(cs->tool_calls))
         json_object_set_new(m, "tool_calls", json_deep_copy(cs->tool_calls));
     return m;

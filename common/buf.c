@@ -1,4 +1,5 @@
-/* buf: the growable byte buffer behind every socket queue and every text the sim builds.
+/* buf: the growable byte buffer behind the sim's socket queues and texts, the worker's streamed
+ * replies and curl's buffered bodies.
  * Growth doubles the capacity (amortised O(1) appends); allocation failure aborts through
  * xalloc, as everywhere in turnq. Callers bound sizes themselves (see httpd.c). */
 #include "buf.h"

@@ -1,7 +1,7 @@
-#ifndef SIM_BUF_H
-#define SIM_BUF_H
-/* buf: a growable byte buffer with a read offset, used for socket input/output and for
- * building text. The bytes in [off, len) are the live content; data is always NUL-terminated
+#ifndef COMMON_BUF_H
+#define COMMON_BUF_H
+/* buf: a growable byte buffer with a read offset, used for socket input/output, for streamed
+ * replies and for building text. The bytes in [off, len) are the live content; data is always NUL-terminated
  * at len so text users can treat it as a C string. */
 #include <stddef.h>
 
