@@ -117,4 +117,6 @@ bench: deps all
 clean:
 	rm -rf build bin
 
+.SECONDARY:
+
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -73,7 +73,7 @@ sim_on_port() {
 # ---- start everything ----
 own_port PR
 sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim started"
-echo "{\"id\": \"RS1\", \"model\": \"qwen3:8b\", \"turns\": $(seq 1 12 | jq -R . | jq -sc .)}" |
+echo "{\"id\": \"RS1\", \"model\": \"qwen3:8b\", \"turns\": $(seq 1 40 | jq -R . | jq -sc .)}" |
   h_disp submit --machines rst - >/dev/null 2>&1
 h_worker_start rst --ollama "http://127.0.0.1:$PR" --max-attempts 1
 MODES="500 503 reset garbage eof hang stall"
@@ -214,7 +214,7 @@ h_wait 8 "[ \"\$(h_cli get $NS:worker:rst | jq -r .updated_at)\" != '$u0' ]"
 sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim back"
 t_ok "ollama restart: RS1 ends" h_wait 20 "ended RS1"
 t_eq "ollama restart: RS1 done, not failed by the outage" done "$(state RS1)"
-t_eq "ollama restart: RS1 records 1..12 once each" "$(seq 1 12 | tr '\n' ' ' | sed 's/ $//')" "$(turn_list RS1)"
+t_eq "ollama restart: RS1 records 1..40 once each" "$(seq 1 40 | tr '\n' ' ' | sed 's/ $//')" "$(turn_list RS1)"
 t_eq "ollama restart: resumed at its first uncommitted turn" "$((K_RS + 1))" \
   "$(chat "$T/sim-rst.jsonl" RS1 | jq -s --argjson t "$down_ms" 'map(select(.ts > $t) | .turn) | min')"
 

@@ -25,6 +25,15 @@ h_cleanup() {
     for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$p" 2>/dev/null
   done
+  # Under make asan, a process that leaked or misbehaved says so in its log when it exits.
+  for f in "$H_DIR"/*.log; do
+    [ -f "$f" ] || continue
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+      echo "FAIL: sanitizer report in $(basename "$f")"
+      grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -40 | sed 's/^/    /'
+      H_FAILS=$((H_FAILS + 1)); rc=1
+    fi
+  done
   if [ "$H_FAILS" -gt 0 ]; then
     for f in "$H_DIR"/*.log; do [ -f "$f" ] && { echo "---- $f (last 30 lines)"; tail -n 30 "$f"; }; done
   fi
