@@ -87,6 +87,12 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(WORKER_LIB_OBJS) $(DISP_LIB_
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
 
+# The benchmark's baseline client: bench/*.c (one program).
+$(O)/bench/baseline: $(BENCH_OBJS) $(O)/libcommon.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PROJ_LIBS)
+
 deps:
 	@tests/deps.sh
 
@@ -111,8 +117,8 @@ noopt:
 demo: deps all
 	@TURNQ_BIN=$(BIN) examples/demo.sh
 
-bench: deps all
-	@TURNQ_BIN=$(BIN) bench/run.sh
+bench: deps all $(if $(BENCH_OBJS),$(O)/bench/baseline)
+	@TURNQ_BIN=$(BIN) TURNQ_BUILD=$(O) bench/run.sh
 
 clean:
 	rm -rf build bin
