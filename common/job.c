@@ -16,7 +16,7 @@
 
 static const char *const known_fields[] = {
     "id", "model", "system", "turns", "max_actions_per_turn", "tools", "options",
-    "keep_alive", "history", "params", "machine", "resume", NULL,
+    "keep_alive", "history", "params", "machine", "resume", "estimate", NULL,
 };
 
 /* ---- Names ---- */
@@ -162,7 +162,7 @@ static int validate(json_t *obj, struct job *j, char err[ERR_LEN])
             known = known || !strcmp(key, known_fields[i]);
         if (!known) {
             set_err(err, "%s: unknown field (known: id, model, system, turns, max_actions_per_turn, tools, "
-                         "options, keep_alive, history, params, machine, resume)", key);
+                         "options, keep_alive, history, params, machine, resume, estimate)", key);
             return -1;
         }
     }
@@ -250,6 +250,14 @@ static int validate(json_t *obj, struct job *j, char err[ERR_LEN])
     if ((v = json_object_get(obj, "params")) && !json_is_object(v))
         return fail(err, "params", "must be an object");
     j->params = v;
+
+    j->estimate = 1.0;
+    if ((v = json_object_get(obj, "estimate"))) {
+        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1e9)
+            return fail(err, "estimate", "must be a positive number: the experiment's expected work, in any unit "
+                                         "shared by the sweep (e.g. minutes)");
+        j->estimate = json_number_value(v);
+    }
 
     if ((v = json_object_get(obj, "machine"))) {
         if (!json_is_string(v) || !job_machine_valid(json_string_value(v)))

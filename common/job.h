@@ -39,6 +39,7 @@ struct job {
     json_t *params;           /* object or NULL */
     const char *machine;      /* pinned machine or NULL */
     bool resume_restart;      /* "resume": "restart": a resumed attempt starts again at turn 1 */
+    double estimate;          /* expected work, for least-loaded placement; 1 when absent */
 };
 
 /* ---- One job ---- */

@@ -154,7 +154,25 @@ int disp_setup(struct disp *d)
         rc = EXIT_USAGE;
         goto out;
     }
+    d->weights = xcalloc((size_t)n + 1, sizeof *d->weights);
     for (int i = 0; i < n; i++) {
+        /* "gpu1=2": a name, then an optional weight for the placement strategies. */
+        char *eq = strchr(items[i], '=');
+        double w = 1.0;
+        if (eq) {
+            *eq = '\0';
+            char *end = NULL;
+            errno = 0;
+            w = strtod(eq + 1, &end);
+            if (eq[1] == '\0' || *end != '\0' || errno != 0 || !(w > 0) || w > DISP_MAX_WEIGHT) {
+                disp_errf("--machines/TURNQ_MACHINES: '%s=%s': the weight must be a positive number up to %g "
+                          "(NAME=WEIGHT, e.g. gpu1=2; default 1)",
+                          items[i], eq + 1, DISP_MAX_WEIGHT);
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            d->weights_given = true;
+        }
         if (!job_machine_valid(items[i])) {
             disp_errf("--machines/TURNQ_MACHINES: '%s' is not a machine name: use 1 to %d of A-Z a-z 0-9 . _ -",
                       items[i], JOB_MACHINE_MAX);
@@ -166,6 +184,7 @@ int disp_setup(struct disp *d)
             rc = EXIT_USAGE;
             goto out;
         }
+        d->weights[d->machines_arg.n] = w;
         strvec_push(&d->machines_arg, items[i]);
     }
 out:
@@ -195,6 +214,14 @@ void disp_close(struct disp *d)
         redisFree(d->c);
     d->c = NULL;
     strvec_free(&d->machines_arg);
+    free(d->weights);
+    d->weights = NULL;
+}
+
+double disp_weight(const struct disp *d, const char *machine)
+{
+    long i = d->machines_given ? strvec_find(&d->machines_arg, machine) : -1;
+    return i >= 0 && d->weights ? d->weights[i] : 1.0;
 }
 
 /* ---- Commands ---- */

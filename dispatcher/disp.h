@@ -17,6 +17,7 @@
 #define DISP_CONNECT_TIMEOUT_S 5.0 /* connect and per-command timeout (XREAD blocks at most 1 s) */
 #define DISP_MAX_MACHINES 1024
 #define DISP_PIPELINE 1000         /* commands appended before replies are read back */
+#define DISP_MAX_WEIGHT 1e6        /* --machines gpu1=W: 0 < W <= this */
 
 /* ---- String vector ---- */
 
@@ -60,7 +61,9 @@ struct disp {
 
     /* derived by disp_setup */
     struct redis_addr addr;
-    struct strvec machines_arg; /* --machines, validated, in the order given */
+    struct strvec machines_arg; /* --machines, validated, in the order given (names only) */
+    double *weights;            /* parallel to machines_arg: the NAME=W weight, 1 when not given */
+    bool weights_given;         /* some item of --machines carried "=W" */
     bool machines_given;
 
     redisContext *c; /* NULL until disp_connect */
@@ -71,8 +74,9 @@ void disp_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "dispatcher: warning: MESSAGE" as one line on stderr. */
 void disp_warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Validates the namespace, the Redis URL and --machines. Returns 0, or EXIT_USAGE after printing
- * the reason. Touches no network. */
+/* Validates the namespace, the Redis URL and --machines (names, each optionally "=WEIGHT", a
+ * positive number up to DISP_MAX_WEIGHT). Returns 0, or EXIT_USAGE after printing the reason.
+ * Touches no network. */
 int disp_setup(struct disp *d);
 
 /* Connects (AUTH, SELECT). Returns 0, or EXIT_REDIS after printing the (password-free) reason. */
@@ -97,6 +101,9 @@ int disp_reply(struct disp *d, redisReply **out);
 /* The machine list: --machines when given, else the members of NS:machines sorted by name.
  * Returns 0 (out may be empty) or an exit code after printing. */
 int disp_machines(struct disp *d, struct strvec *out);
+
+/* The weight --machines gives `machine` ("gpu1=2"), 1 when it names none or is not given. */
+double disp_weight(const struct disp *d, const char *machine);
 
 /* Appends the members of NS:machines, sorted by name (names that are not machine names are
  * skipped with a warning). Returns 0 or an exit code after printing. */

@@ -1,17 +1,28 @@
 /* submit: validate every input, place each experiment on a machine, and write them all in ONE
- * Lua script (SPEC "Submitting").
+ * Lua script (SPEC "Submitting", README "Placement").
  *
- * Everything that can be checked without Redis is checked first (inputs, --strategy, --machines),
- * so a bad input changes nothing. The script then decides, atomically, for every experiment:
- * new (write it), unchanged (same canonical spec: write nothing), replace (--force over an ended
- * one) or conflict. One conflict and the script writes nothing at all, so the whole input is
- * accepted or refused as a unit, and two dispatchers submitting the same ids at once cannot both
- * enqueue them: the second one's script runs after the first's and sees "unchanged".
+ * Everything that can be checked without Redis is checked first (inputs, --strategy, --machines
+ * and its weights), so a bad input changes nothing. The script then decides, atomically, for
+ * every experiment: new (write it), unchanged (same canonical spec: write nothing), replace
+ * (--force over an ended one) or conflict. One conflict and the script writes nothing at all, so
+ * the whole input is accepted or refused as a unit, and two dispatchers submitting the same ids at
+ * once cannot both enqueue them: the second one's script runs after the first's and sees
+ * "unchanged".
  *
- * Every key the script touches is passed in KEYS, built by keys.h; the script builds no key
- * names of its own. Within one submission the ids are scored ms + k/4096 (k the position in the
- * input), so NS:ids lists them in input order rather than in the lexical order Redis uses for
- * equal scores; the offset stays under 2.5 ms for 10000 experiments. */
+ * Placement. A pin, `hash` and `mod` depend only on the job and its input position, so they are
+ * decided here in C (strategy.c) and passed in. `least-loaded` and `model` depend on what is
+ * already waiting and running, so the same script decides them, from the loads it reads itself
+ * in the same atomic step as the writes: two dispatchers submitting at once cannot both see the
+ * same emptiest machine, since the second script sees the first one's jobs. The printed placement
+ * is the script's answer, and --dry-run runs the very same script with nothing written.
+ *
+ * Keys. Every key of the experiments and machines involved is passed in KEYS, built by keys.h.
+ * The one exception is the job hashes of the experiments already in the target machines' queues
+ * and running lists, which least-loaded and model read to add up their estimates and models: the
+ * script builds those names as the job key prefix (ARGV, from keys.h) followed by the id, as the
+ * worker's steal script does. Within one submission the ids are scored ms + k/4096 (k the
+ * position in the input), so NS:ids lists them in input order rather than in the lexical order
+ * Redis uses for equal scores; the offset stays under 2.5 ms for 10000 experiments. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +32,7 @@
 #include "keys.h"
 #include "log.h"
 #include "place.h"
+#include "strategy.h"
 #include "timefmt.h"
 #include "xalloc.h"
 
@@ -28,65 +40,184 @@ static const char *opt_strategy = "hash";
 static bool opt_dry_run, opt_force;
 
 static const struct cfg_opt submit_opts[] = {
-    {"strategy", 0, NULL, CFG_STR, &opt_strategy, 0, 0, "hash|mod",
-     "placement: rendezvous hash of the id (default), or the k-th experiment on machine (k-1) mod N"},
+    {"strategy", 0, NULL, CFG_STR, &opt_strategy, 0, 0, "hash|mod|least-loaded|model",
+     "placement (default hash); see the description above"},
     {"dry-run", 0, NULL, CFG_BOOL, &opt_dry_run, 0, 0, NULL, "print the placement and what would happen; write nothing"},
     {"force", 0, NULL, CFG_BOOL, &opt_force, 0, 0, NULL,
      "replace experiments whose spec changed, if they have ended (done, failed, cancelled)"},
     {NULL},
 };
 
-/* KEYS: 1 ids, 2 dead, 3 events, then five per job: job, turns, transcript, result, queue.
- * ARGV: 1 force, 2 dry, 3 submitted_at (ISO), 4 events maxlen, then four per job: id, spec,
- * machine, score. Returns three strings per job: verdict (new|unchanged|replace|conflict), the
- * existing state and the existing machine ("" when none). */
+/* The submit script.
+ * KEYS: 1 ids, 2 dead, 3 events; then four per job: job, turns, transcript, result; then three
+ *       per machine of the machine table: queue, running, heartbeat.
+ * ARGV: 1 force, 2 dry, 3 submitted_at (ISO), 4 events maxlen, 5 strategy (fixed, least-loaded,
+ *       model), 6 job key prefix, 7 number of jobs, 8 number of machines; then three per machine:
+ *       name, weight, candidate (1: the strategy may choose it; 0: only pinned jobs go there);
+ *       then six per job: id, spec, machine (its 1-based index in the table, 0: the script
+ *       chooses), score, estimate, model.
+ * The table is sorted by name, so "ties go to the smaller name" is "to the smaller index" (Lua
+ * compares strings with strcoll, which depends on the server's locale).
+ * Returns four values per job: verdict (new|unchanged|replace|conflict), the existing state and
+ * machine ("" when none) and the index of the machine it is placed on (0 when it is not placed:
+ * unchanged, conflict); then, unless it stopped at a conflict, one value per machine: the
+ * outstanding load it read (the sum of estimates queued and running there, before this
+ * submission), or "" when the strategy read none.
+ *
+ * least-loaded: each job, in input order, goes to the candidate whose (load + estimate) / weight
+ * is smallest, ties to the smaller name; the loads grow as jobs are placed.
+ * model: among the candidates that may run the job's model (their live heartbeat's
+ * ollama.models lists it, or there is no such list), those where the model is already queued,
+ * running or placed by this submission and whose load / weight is still below the fair share
+ * (all outstanding load of the candidates plus this submission's, over the sum of weights) come
+ * first; the least-loaded of them wins; else the least-loaded of those that may run it; else the
+ * least-loaded of all. Model names compare with ":latest" added when they carry no tag. */
 static const char submit_lua[] =
     "local force, dry, at, maxlen = ARGV[1] == '1', ARGV[2] == '1', ARGV[3], ARGV[4]\n"
-    "local n = (#ARGV - 4) / 4\n"
+    "local strategy, jprefix = ARGV[5], ARGV[6]\n"
+    "local n, nm = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
+    "local KJ, KM, AM, AJ = 3, 3 + 4 * n, 8, 8 + 3 * nm\n"
     "local ended = {done = true, failed = true, cancelled = true}\n"
-    "local out, conflicts = {}, 0\n"
+    "local out, conflicts, choose_here = {}, 0, false\n"
     "for i = 1, n do\n"
-    "  local jk, spec = KEYS[3 + (i - 1) * 5 + 1], ARGV[4 + (i - 1) * 4 + 2]\n"
+    "  local jk, a, o = KEYS[KJ + (i - 1) * 4 + 1], AJ + (i - 1) * 6, (i - 1) * 4\n"
     "  local cur = redis.call('HMGET', jk, 'spec', 'state', 'machine')\n"
     "  local v\n"
     "  if redis.call('EXISTS', jk) == 0 then v = 'new'\n"
-    "  elseif cur[1] == spec then v = 'unchanged'\n"
+    "  elseif cur[1] == ARGV[a + 2] then v = 'unchanged'\n"
     "  elseif force and cur[2] and ended[cur[2]] then v = 'replace'\n"
     "  else v = 'conflict'; conflicts = conflicts + 1 end\n"
-    "  out[#out + 1] = v\n"
-    "  out[#out + 1] = cur[2] or ''\n"
-    "  out[#out + 1] = cur[3] or ''\n"
+    "  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = v, cur[2] or '', cur[3] or '', 0\n"
+    "  if (v == 'new' or v == 'replace') and ARGV[a + 3] == '0' then choose_here = true end\n"
     "end\n"
+    "if conflicts > 0 and not dry then return out end\n"
+    "local function norm(m) if m:find(':[^/]*$') then return m end return m .. ':latest' end\n"
+    "local name, weight, cand, load, has, known = {}, {}, {}, {}, {}, {}\n"
+    "for m = 1, nm do\n"
+    "  local a = AM + (m - 1) * 3\n"
+    "  name[m], weight[m], cand[m] = ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3] == '1'\n"
+    "  load[m], has[m] = 0, {}\n"
+    "end\n"
+    "local scanned = choose_here and strategy ~= 'fixed'\n"
+    "local want_model = scanned and strategy == 'model'\n"
+    "if scanned then\n"
+    "  for m = 1, nm do\n"
+    "    local k = KM + (m - 1) * 3\n"
+    "    if cand[m] then\n"
+    "      for _, lk in ipairs({KEYS[k + 1], KEYS[k + 2]}) do\n"
+    "        for _, id in ipairs(redis.call('LRANGE', lk, 0, -1)) do\n"
+    "          local h = redis.call('HMGET', jprefix .. id, 'estimate', 'model')\n"
+    "          local e = tonumber(h[1])\n"
+    "          if not e or e <= 0 then e = 1 end\n"
+    "          load[m] = load[m] + e\n"
+    "          if want_model then\n"
+    "            local md = h[2]\n"
+    "            if not md then\n" /* a job submitted before the field existed */
+    "              local ok, s = pcall(cjson.decode, redis.call('HGET', jprefix .. id, 'spec') or '')\n"
+    "              if ok and type(s) == 'table' and type(s.model) == 'string' then md = s.model end\n"
+    "            end\n"
+    "            if md then has[m][norm(md)] = true end\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "      if want_model then\n"
+    "        local ok, hb = pcall(cjson.decode, redis.call('GET', KEYS[k + 3]) or '')\n"
+    "        if ok and type(hb) == 'table' and type(hb.ollama) == 'table' and type(hb.ollama.models) == 'table' then\n"
+    "          known[m] = {}\n"
+    "          for _, mo in ipairs(hb.ollama.models) do\n"
+    "            if type(mo) == 'table' and type(mo.name) == 'string' then known[m][norm(mo.name)] = true end\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local loads = {}\n"
+    "for m = 1, nm do loads[m] = scanned and cand[m] and tostring(load[m]) or '' end\n"
+    "local wsum, total = 0, 0\n"
+    "for m = 1, nm do if cand[m] then wsum, total = wsum + weight[m], total + load[m] end end\n"
+    "for i = 1, n do\n"
+    "  local v, a = out[(i - 1) * 4 + 1], AJ + (i - 1) * 6\n"
+    "  local f = tonumber(ARGV[a + 3])\n"
+    "  if (v == 'new' or v == 'replace') and (f == 0 or cand[f]) then total = total + tonumber(ARGV[a + 5]) end\n"
+    "end\n"
+    "local share = wsum > 0 and total / wsum or 0\n"
+    /* x below y beyond rounding: sums of estimates are not exact */
+    "local function less(x, y) return x < y - 1e-9 * math.max(1, math.abs(x), math.abs(y)) end\n"
+    "local function better(a, b, e)\n"
+    "  if not b then return true end\n"
+    "  local la, lb = (load[a] + e) / weight[a], (load[b] + e) / weight[b]\n"
+    "  if less(la, lb) then return true elseif less(lb, la) then return false end\n"
+    "  return a < b\n"
+    "end\n"
+    "local function choose(e, md)\n"
+    "  local any, can, near\n"
+    "  for m = 1, nm do\n"
+    "    if cand[m] then\n"
+    "      if better(m, any, e) then any = m end\n"
+    "      if strategy == 'model' and (not known[m] or known[m][md]) then\n"
+    "        if better(m, can, e) then can = m end\n"
+    "        if has[m][md] and less(load[m] / weight[m], share) and better(m, near, e) then near = m end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  return near or can or any\n"
+    "end\n"
+    "for i = 1, n do\n"
+    "  local o, a = (i - 1) * 4, AJ + (i - 1) * 6\n"
+    "  local v = out[o + 1]\n"
+    "  if v == 'new' or v == 'replace' then\n"
+    "    local m, e, md = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 5]), norm(ARGV[a + 6])\n"
+    "    if m == 0 then m = choose(e, md) end\n"
+    "    load[m] = load[m] + e\n"
+    "    has[m][md] = true\n"
+    "    out[o + 4] = m\n"
+    "  end\n"
+    "end\n"
+    "for m = 1, nm do out[#out + 1] = loads[m] end\n"
     "if conflicts > 0 or dry then return out end\n"
     "for i = 1, n do\n"
-    "  local v = out[(i - 1) * 3 + 1]\n"
+    "  local o = (i - 1) * 4\n"
+    "  local v, m = out[o + 1], out[o + 4]\n"
     "  if v == 'new' or v == 'replace' then\n"
-    "    local k, a = 3 + (i - 1) * 5, 4 + (i - 1) * 4\n"
-    "    local id, spec, m, score = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]\n"
+    "    local k, a = KJ + (i - 1) * 4, AJ + (i - 1) * 6\n"
+    "    local id, spec, score, est, md = ARGV[a + 1], ARGV[a + 2], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]\n"
     "    if v == 'replace' then\n"
     "      redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4])\n"
     "      redis.call('LREM', KEYS[2], 0, id)\n"
     "    end\n"
-    "    redis.call('HSET', KEYS[k + 1], 'spec', spec, 'state', 'queued', 'machine', m,\n"
+    "    redis.call('HSET', KEYS[k + 1], 'spec', spec, 'state', 'queued', 'machine', name[m],\n"
+    "               'model', md, 'estimate', est,\n"
     "               'attempts', '0', 'interrupted', '0', 'turn', '0', 'submitted_at', at)\n"
     "    redis.call('ZADD', KEYS[1], score, id)\n"
-    "    redis.call('LPUSH', KEYS[k + 5], id)\n"
+    "    redis.call('LPUSH', KEYS[KM + (m - 1) * 3 + 1], id)\n"
     "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',\n"
-    "               'id', id, 'event', 'queued', 'machine', m, 'turn', '0')\n"
+    "               'id', id, 'event', 'queued', 'machine', name[m], 'turn', '0')\n"
     "  end\n"
     "end\n"
     "return out\n";
 
 enum verdict { V_NEW, V_UNCHANGED, V_REPLACE, V_CONFLICT };
 
+/* The machines a submission may use: the candidates (the machine list, which the strategy
+ * chooses from, with their weights) and the machines only pins name. Sorted by name. */
+struct mtable {
+    struct strvec names;
+    double *weight;
+    bool *cand;
+};
+
 struct placed {
     const struct job *job; /* borrowed from the job list */
-    const char *machine;   /* borrowed: the pin, or a name in the machine list */
+    int fixed;             /* 1-based table index decided in C (pin, hash, mod); 0: the script chooses */
+    const char *machine;   /* borrowed from the table: where it goes; NULL when not placed */
     char *spec;            /* canonical text, owned */
     enum verdict verdict;
     char *state;           /* existing state, owned ("" when new) */
     char *cur_machine;     /* existing machine, owned ("" when new) */
 };
+
+static enum strategy g_strategy;
 
 /* ---- Inputs ---- */
 

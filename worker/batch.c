@@ -1,6 +1,6 @@
 /* batch: one EVAL of a small interpreter script: check the fence, then run each command.
- * ARGV is: token, attempt ("" for no attempt check), then per command its argument count and
- * arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
+ * ARGV is: token, attempt ("" for no attempt check), the experiment id (for the running-list
+ * check), then per command its argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
 #include "batch.h"
 
 #include <stdarg.h>
@@ -18,7 +18,9 @@ static const char fence_script[] =
     "  return redis.error_reply('FENCED another worker holds the machine') end\n"
     "if KEYS[2] and ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[2] then\n"
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
-    "local out, i = {}, 3\n"
+    "if KEYS[3] and not redis.call('LPOS', KEYS[3], ARGV[3]) then\n"
+    "  return redis.error_reply('FENCED the experiment is no longer in this machine\\'s running list (recovered or cancelled)') end\n"
+    "local out, i = {}, 4\n"
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
     "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))\n"
@@ -71,9 +73,12 @@ void batch_add(struct batch *b, const char *arg, ...)
 }
 
 void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, const char *token,
-                const char *job_key, int attempt, rconn_reply_fn *cb, void *arg)
+                const char *job_key, int attempt, const char *running_key, const char *id, rconn_reply_fn *cb,
+                void *arg)
 {
-    int argc = 6 + (job_key ? 1 : 0) + b->argc;
+    if (!job_key)
+        running_key = NULL; /* the running-list check comes with the job check */
+    int argc = 9 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id, the commands */
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
     char attempt_s[16] = "";
     if (job_key && attempt > 0)
@@ -81,12 +86,15 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
     int k = 0;
     argv[k++] = "EVAL";
     argv[k++] = fence_script;
-    argv[k++] = job_key ? "2" : "1";
+    argv[k++] = running_key ? "3" : job_key ? "2" : "1";
     argv[k++] = heartbeat_key;
     if (job_key)
         argv[k++] = job_key;
+    if (running_key)
+        argv[k++] = running_key;
     argv[k++] = token;
     argv[k++] = attempt_s;
+    argv[k++] = id ? id : "";
     for (int i = 0; i < b->argc; i++)
         argv[k++] = b->argv[i];
     rconn_command_argv(rc, cb, arg, k, argv, NULL);

@@ -2,8 +2,9 @@
 #define WORKER_BATCH_H
 /* batch: Redis commands applied all or nothing by one Lua script, behind a fence. The fence is
  * the machine's lease (the heartbeat key must hold our token) and, optionally, the experiment's
- * attempt (its job hash's `attempts` must still be ours), so a worker that lost its lease, or a
- * stale attempt abandoned in a Redis outage, can neither commit nor ack. A fenced batch answers
+ * attempt (its job hash's `attempts` must still be ours) and its place in our running list, so a
+ * worker that lost its lease, a stale attempt abandoned in a Redis outage, or an experiment that
+ * `dispatcher recover` or `cancel` took away can neither commit nor ack. A fenced batch answers
  * the error "FENCED ...", and nothing of it is written. */
 #include <stdbool.h>
 
@@ -19,11 +20,13 @@ void batch_free(struct batch *b); /* NULL is a no-op */
 void batch_add(struct batch *b, const char *arg, ...) __attribute__((sentinel));
 
 /* Sends the batch as one EVAL and frees it. heartbeat_key/token: the lease to check. job_key and
- * attempt: when job_key is non-NULL, the job hash's `attempts` field must equal attempt. The
+ * attempt: when job_key is non-NULL, the job hash's `attempts` field must equal attempt (when
+ * attempt > 0) and, when running_key is non-NULL, `id` must be in that list. The
  * reply (to cb) is the array of the commands' replies, an error reply "FENCED ..." when the
  * fence failed, or NULL when Redis was lost. */
 void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, const char *token,
-                const char *job_key, int attempt, rconn_reply_fn *cb, void *arg);
+                const char *job_key, int attempt, const char *running_key, const char *id, rconn_reply_fn *cb,
+                void *arg);
 
 /* Whether reply is the fence's refusal. */
 bool batch_fenced(const redisReply *reply);

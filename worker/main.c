@@ -29,7 +29,7 @@ static struct {
     const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd;
     long slots, max_attempts, max_interruptions;
     double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s;
-    bool exit_when_idle, help, version;
+    bool exit_when_idle, steal, help, version;
     int verbose;
 } opt = {
     .redis = REDISURL_DEFAULT, .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
@@ -51,6 +51,7 @@ static const struct cfg_opt opts[] = {
     {"load-timeout", 0, "TURNQ_LOAD_TIMEOUT", CFG_DOUBLE, &opt.load_timeout_s, 0.1, 86400, "S", "wait for a call's first byte, a cold model load (default 600)"},
     {"idle-timeout", 0, "TURNQ_IDLE_TIMEOUT", CFG_DOUBLE, &opt.idle_timeout_s, 0.1, 86400, "S", "longest silence in a streaming call (default 300)"},
     {"grace", 0, "TURNQ_GRACE", CFG_DOUBLE, &opt.grace_s, 0, 86400, "S", "on SIGTERM, wait this long for running turns to end (default 30)"},
+    {"steal", 0, "TURNQ_STEAL", CFG_BOOL, &opt.steal, 0, 0, NULL, "when idle, take never-started experiments from the longest other queue"},
     {"exit-when-idle", 0, NULL, CFG_BOOL, &opt.exit_when_idle, 0, 0, NULL, "exit 0 once the queue and running list are empty"},
     {"verbose", 'v', NULL, CFG_COUNT, &opt.verbose, 0, 0, NULL, "more log (-v info and debug of each step)"},
     {"version", 'V', NULL, CFG_BOOL, &opt.version, 0, 0, NULL, "print the version"},
@@ -139,7 +140,7 @@ int main(int argc, char **argv)
         log_level = LOG_DEBUG;
 
     struct worker_cfg cfg = {
-        .ns = opt.ns, .ollama_url = opt.ollama, .slots = opt.slots, .exit_when_idle = opt.exit_when_idle,
+        .ns = opt.ns, .ollama_url = opt.ollama, .slots = opt.slots, .exit_when_idle = opt.exit_when_idle, .steal = opt.steal,
         .max_attempts = opt.max_attempts, .max_interruptions = opt.max_interruptions, .load_timeout_s = opt.load_timeout_s,
         .idle_timeout_s = opt.idle_timeout_s, .grace_s = opt.grace_s,
         .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},

@@ -41,6 +41,7 @@ json_t *result_build(const struct result_in *in)
         free(copy);
     }
     json_object_set_new(res, "machines", machines);
+    json_object_set_new(res, "placed", json_string(in->placed ? in->placed : in->machine));
     json_object_set_new(res, "model", json_string(j->model));
     json_object_set_new(res, "model_digest", str_or_null(in->model_digest));
     json_object_set_new(res, "ollama_version", str_or_null(in->ollama_version));

@@ -16,6 +16,7 @@ struct result_in {
     const char *status;         /* "done", "failed", "cancelled" */
     const char *machine;        /* where it ended */
     const char *machines;       /* comma-separated, every machine it ran on */
+    const char *placed;         /* the machine it was placed on (another when stolen) */
     int attempts;
     const char *started_at, *finished_at; /* ISO 8601 */
     int64_t duration_ms;

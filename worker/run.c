@@ -52,6 +52,7 @@ struct run {
     bool restart;                  /* resume: restart; drop the committed turns */
     char started_at[TIMEFMT_ISO_LEN]; /* the experiment's first start */
     char machines[1024];           /* every machine it ran on, comma-separated */
+    char placed[JOB_MACHINE_MAX + 1]; /* where it was placed, when another machine stole it */
     ev_tstamp since;
     json_t *turn_records;          /* committed turn records */
     json_t *conversation;          /* history carry: the messages of every committed turn */
@@ -157,12 +158,12 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
 
 /* ---- Redis writes: every write is a fenced batch (batch.h) ---- */
 
-/* Sends b behind the fence: the machine's lease always; the attempt too once this run has
- * marked the experiment running (a stale attempt must not write). */
+/* Sends b behind the fence: the machine's lease, the experiment still in our running list, and,
+ * once this run has marked it running, the attempt (a stale attempt must not write). */
 static void run_exec(struct run *r, struct batch *b, rconn_reply_fn *cb, void *arg)
 {
-    batch_exec(b, r->ctx.redis, key_worker(r->ctx.ns, r->ctx.machine).s, r->ctx.token,
-               r->attempt > 0 ? key_job(r->ctx.ns, r->id).s : NULL, r->attempt, cb, arg);
+    batch_exec(b, r->ctx.redis, key_worker(r->ctx.ns, r->ctx.machine).s, r->ctx.token, key_job(r->ctx.ns, r->id).s,
+               r->attempt, key_running(r->ctx.ns, r->ctx.machine).s, r->id, cb, arg);
 }
 
 static void add_event(struct batch *b, struct run *r, const char *event, int turn)
@@ -194,6 +195,7 @@ static void write_final(struct run *r)
         timefmt_iso(now, r->started_at);
     struct result_in in = {
         .job = r->job, .status = status, .machine = r->ctx.machine, .machines = r->machines,
+        .placed = r->placed[0] ? r->placed : r->ctx.machine,
         .attempts = r->attempt, .started_at = r->started_at, .finished_at = finished,
         .duration_ms = now - timefmt_parse_iso(r->started_at), .turns = r->turn_records, .error = error,
         .ollama_version = *r->ctx.ollama ? (*r->ctx.ollama)->version : NULL,
@@ -635,6 +637,15 @@ static void do_call(struct run *r)
         finish(r, "cancelled", NULL);
         return;
     }
+    if (r->ctx.lease_fresh && !r->ctx.lease_fresh(r->ctx.lease_arg)) {
+        /* Frozen or cut off past the lease: another worker may own the machine now. Stop here
+         * without a call or a write; the attempt resumes once the machine is ours again. */
+        log_warn("job=%s the lease was not renewed in time: stopping at turn %d without calling Ollama", r->id,
+                 r->turn);
+        cancel_io(r);
+        end_run(r, RUN_FENCED);
+        return;
+    }
     set_state(r, RUN_CALLING);
     json_t *body = json_pack("{s:s, s:O, s:b}", "model", r->job->model, "messages", r->messages, "stream", 1);
     if (json_array_size(r->tools))
@@ -955,6 +966,8 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
             snprintf(r->started_at, sizeof r->started_at, "%s", v->str);
         else if (!strcmp(k, "machines"))
             snprintf(r->machines, sizeof r->machines, "%s", v->str);
+        else if (!strcmp(k, "placed"))
+            snprintf(r->placed, sizeof r->placed, "%s", v->str);
     }
     if (!spec) {
         dead_letter(r, "the job hash has no spec");

@@ -37,6 +37,10 @@ struct run_ctx {
     /* After a box check (a call kept failing): healthy or not, and the job checked with. */
     void (*on_box)(void *arg, bool healthy, const char *err, const struct job *job);
     void *box_arg;
+    /* Whether the machine's lease was renewed recently enough to be sure it is still ours: checked
+     * before every call to Ollama, so a worker frozen past its lease sends nothing more. */
+    bool (*lease_fresh)(void *arg);
+    void *lease_arg;
 };
 
 enum run_outcome {

@@ -33,8 +33,11 @@
 
 #define WORKER_HEARTBEAT_S 5.0    /* how often the lease and heartbeat are renewed */
 #define WORKER_LEASE_TTL_S 15     /* SPEC: a TTL of at most 15 s */
+#define WORKER_LEASE_MARGIN_S 3   /* calls stop when the last renewal is older than TTL - this */
 #define WORKER_CLAIM_BLOCK_S 5    /* BLMOVE timeout; re-issued at once */
 #define WORKER_REDIS_REPLY_TIMEOUT_S 10.0
+#define WORKER_STEAL_BLOCK_S 0.5  /* --steal: wait on our own queue this long between steal tries */
+#define WORKER_STEAL_DEPTH "32"   /* how far from the back of another queue to look */
 #define WORKER_BREAKER_MIN_S 2.0  /* health checks of a failing box: first delay, doubling... */
 #define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */ /* no reply this long while commands wait: reconnect */
 
@@ -62,6 +65,37 @@ static const char takeover_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end\n"
     "return 0\n";
 
+/* Work stealing (--steal): take one experiment that has never started from the longest queue of
+ * another machine, from the back of its line (the left end, where submissions go), so the head
+ * stays with its own machine. Pinned jobs and started ones are never taken: affinity holds.
+ * KEYS: machines set, our running list, events. ARGV: queue key prefix, job key prefix, our
+ * machine, events maxlen, how deep to look. Returns the id or nil. */
+static const char steal_script[] =
+    "local best, bestlen = nil, 0\n"
+    "for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if m ~= ARGV[3] then\n"
+    "    local n = redis.call('LLEN', ARGV[1] .. m)\n"
+    "    if n > bestlen then best, bestlen = m, n end\n"
+    "  end\n"
+    "end\n"
+    "if not best then return false end\n"
+    "local q = ARGV[1] .. best\n"
+    "for _, id in ipairs(redis.call('LRANGE', q, 0, tonumber(ARGV[5]) - 1)) do\n"
+    "  local jk = ARGV[2] .. id\n"
+    "  local h = redis.call('HMGET', jk, 'attempts', 'turn', 'spec', 'state')\n"
+    "  local ok, spec = pcall(cjson.decode, h[3] or '')\n"
+    "  if (h[1] == false or h[1] == '0') and (h[2] == false or h[2] == '0') and h[4] == 'queued'\n"
+    "     and ok and type(spec) == 'table' and spec.machine == nil then\n"
+    "    redis.call('LREM', q, 1, id)\n"
+    "    redis.call('LPUSH', KEYS[2], id)\n"
+    "    redis.call('HSETNX', jk, 'placed', best)\n"
+    "    redis.call('HSET', jk, 'machine', ARGV[3])\n"
+    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'event', 'stolen', 'machine', ARGV[3], 'turn', '0')\n"
+    "    return id\n"
+    "  end\n"
+    "end\n"
+    "return false\n";
+
 /* KEYS: heartbeat. ARGV: token. Deletes the heartbeat only if it is ours. */
 static const char release_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -87,8 +121,10 @@ struct worker {
     char boot_id[64];            /* the kernel's boot id: with host, tells that a holder's pid is ours to check */
     char started_at[TIMEFMT_ISO_LEN];
     bool have_lease;
+    ev_tstamp lease_renewed;     /* ev_now of the last renewal Redis confirmed */
     char holder[160];            /* who holds the machine when we wait, for the log */
     bool claim_inflight;
+    enum { CLAIM_OWN, CLAIM_STEAL, CLAIM_BLOCK } claim_next; /* --steal: own queue, others', wait */
     bool reconcile_inflight;
     bool need_reconcile;         /* the running list may hold ids no slot runs */
     bool draining;
@@ -231,6 +267,14 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
     maybe_claim(w);
 }
 
+/* The lease lives WORKER_LEASE_TTL_S after its last renewal; trust it only with a margin. */
+static bool lease_fresh(void *arg)
+{
+    struct worker *w = arg;
+    ev_now_update(w->loop); /* a process thawed after SIGSTOP must see the time it lost */
+    return w->have_lease && ev_now(w->loop) - w->lease_renewed < WORKER_LEASE_TTL_S - WORKER_LEASE_MARGIN_S;
+}
+
 static void on_progress(void *arg)
 {
     heartbeat(arg);
@@ -306,7 +350,7 @@ static void start_run(struct worker *w, const char *id, bool resumed)
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
         .max_attempts = w->cfg.max_attempts, .max_interruptions = w->cfg.max_interruptions, .load_timeout_s = w->cfg.load_timeout_s,
         .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,
-        .on_box = on_box, .box_arg = w,
+        .on_box = on_box, .box_arg = w, .lease_fresh = lease_fresh, .lease_arg = w,
     };
     for (long i = 0; i < w->cfg.slots; i++) {
         if (!w->slots[i]) {
@@ -339,7 +383,7 @@ static void poison_id(struct worker *w, const char *raw)
               "not a valid experiment id: [A-Za-z0-9._:-]{1,128} (pushed onto the queue by hand?)", NULL);
     batch_add(b, "XADD", key_events(w->cfg.ns).s, "MAXLEN", "~", maxlen, "*", "id", raw, "event", "dead",
               "machine", w->cfg.machine, "turn", "0", NULL);
-    batch_exec(b, w->cmd, key_worker(w->cfg.ns, w->cfg.machine).s, w->token, NULL, 0, NULL, NULL);
+    batch_exec(b, w->cmd, key_worker(w->cfg.ns, w->cfg.machine).s, w->token, NULL, 0, NULL, NULL, NULL, NULL);
     free(jobkey);
 }
 
@@ -357,6 +401,7 @@ static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
     } else if (reply->type == REDIS_REPLY_ERROR) {
         log_error("claim refused by Redis: %s", reply->str);
     } else if (reply->type == REDIS_REPLY_STRING) {
+        w->claim_next = CLAIM_OWN;
         struct run *prev = running_id(w, reply->str);
         if (!job_id_valid(reply->str))
             poison_id(w, reply->str);
@@ -366,6 +411,12 @@ static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
             log_warn("job=%s claimed twice; already running here", reply->str);
         else
             start_run(w, reply->str, false);
+    } else if (reply->type == REDIS_REPLY_NIL && w->cfg.steal) {
+        /* Own queue empty: try the others'; nothing there either: wait on our own a while. */
+        bool stole_nothing = w->claim_next == CLAIM_STEAL;
+        w->claim_next = w->claim_next == CLAIM_OWN ? CLAIM_STEAL : w->claim_next == CLAIM_STEAL ? CLAIM_BLOCK : CLAIM_OWN;
+        if (stole_nothing && w->cfg.exit_when_idle && idle_exit_check(w))
+            return;
     } else if (reply->type == REDIS_REPLY_NIL && w->cfg.exit_when_idle && idle_exit_check(w)) {
         return;
     }
@@ -438,10 +489,20 @@ static void maybe_claim(struct worker *w)
     snprintf(running, sizeof running, "%s", key_running(w->cfg.ns, w->cfg.machine).s);
     /* The right end of the queue is its head (SPEC); LEFT on the running list keeps the oldest
      * claim at its right end. */
-    if (w->cfg.exit_when_idle)
+    if (w->cfg.steal && w->claim_next == CLAIM_STEAL) {
+        char qprefix[KEYS_MAX], jprefix[KEYS_MAX], maxlen[16];
+        snprintf(qprefix, sizeof qprefix, "%s", key_queue(w->cfg.ns, "").s);
+        snprintf(jprefix, sizeof jprefix, "%s", key_job(w->cfg.ns, "").s);
+        snprintf(maxlen, sizeof maxlen, "%d", KEYS_EVENTS_MAXLEN);
+        const char *argv[] = {"EVAL", steal_script, "3", key_machines(w->cfg.ns).s, running,
+                              key_events(w->cfg.ns).s, qprefix, jprefix, w->cfg.machine, maxlen,
+                              WORKER_STEAL_DEPTH};
+        rconn_command_argv(w->blk, on_claim, w, 11, argv, NULL);
+    } else if (w->cfg.exit_when_idle || (w->cfg.steal && w->claim_next == CLAIM_OWN))
         rconn_command(w->blk, on_claim, w, "LMOVE %s %s RIGHT LEFT", q, running);
     else
-        rconn_command(w->blk, on_claim, w, "BLMOVE %s %s RIGHT LEFT %d", q, running, WORKER_CLAIM_BLOCK_S);
+        rconn_command(w->blk, on_claim, w, "BLMOVE %s %s RIGHT LEFT %g", q, running,
+                      w->cfg.steal ? WORKER_STEAL_BLOCK_S : (double)WORKER_CLAIM_BLOCK_S);
 }
 
 /* ---- Connections ---- */
@@ -529,6 +590,8 @@ static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
         return;
     }
     bool ours = reply->element[0]->integer == 1;
+    if (ours)
+        w->lease_renewed = ev_now(w->loop);
     /* Experiments cancelled with `dispatcher cancel` while running here. */
     for (size_t i = 2; ours && i < reply->elements; i++)
         for (long s = 0; s < w->cfg.slots; s++)

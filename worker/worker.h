@@ -18,6 +18,7 @@ struct worker_cfg {
     long slots;                  /* experiments at once */
     struct env_cfg env;          /* env.url / env.cmd NULL: no environment */
     bool exit_when_idle;         /* exit 0 once the queue and running list are empty */
+    bool steal;                  /* idle: take never-started experiments from other queues */
     long max_attempts;           /* attempts failing on errors before an experiment fails */
     long max_interruptions;      /* starts cut short (crash, stop) before an experiment fails */
     double load_timeout_s;       /* first byte of a call */

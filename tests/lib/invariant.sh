@@ -12,7 +12,9 @@
 #     (submitted = done + failed + cancelled); "lost" counts the ids for which that is not so;
 #   - every NS:queue:* and NS:running:* list is empty (found with SCAN on the namespace prefix);
 #   - every done experiment has a result whose turns are numbered 1..n, each once, and equal to
-#     NS:turns:ID (the committed records);
+#     NS:turns:ID (the committed records); every experiment's committed records are numbered
+#     1..k, each once;
+#   - NS:dead lists every failed experiment once, and nothing that is not failed;
 #   - run twice: in the simulators' JSON Lines logs, all merged and ordered by ts, the turn
 #     numbers of each experiment's /api/chat calls never go backwards (a committed turn sent
 #     again shows up as a lower turn after a higher one); "run twice" counts the (experiment,
@@ -53,7 +55,13 @@ for _, pat in ipairs({":queue:*", ":running:*"}) do
     end
   until cur == "0"
 end
-return cjson.encode({ids = out, lists = lists})
+local dead = redis.call("LRANGE", ns .. ":dead", 0, -1)
+local dstate = {}
+for i, id in ipairs(dead) do
+  local jk = ns .. ":job:" .. id
+  dstate[i] = {id = id, state = (redis.call("TYPE", jk).ok == "hash") and (redis.call("HGET", jk, "state") or "") or ""}
+end
+return cjson.encode({ids = out, lists = lists, dead = dstate})
 '
 
 inv_check() {
@@ -104,6 +112,16 @@ inv_check() {
       (.turns | if type == "array" then . else [] end | map(fromjson? | .turn)) as $t
       | select($t != [range(1; ($t | length) + 1)]) | "\(.id) (\(.state)): \($t)") | .[:10] | join("; ")' <<<"$snap")
   t_eq "$scen: invariant: every experiment's committed records numbered 1..k once each" "" "$badrec"
+  # ---- NS:dead: the failed ones, and only failed ones ----
+  local baddead
+  baddead=$(jq -r '(.dead | if type == "array" then . else [] end) as $d
+      | ($d | map(.id)) as $dids
+      | ((.ids | if type == "array" then . else [] end) | map(select(.state == "failed" and ((.id as $i | $dids | index($i)) == null)))
+         | map("\(.id) failed but not in NS:dead"))
+        + ($d | map(select(.state != "failed")) | map("\(.id) in NS:dead but \(.state)"))
+        + ($dids | group_by(.) | map(select(length > 1)) | map("\(.[0]) in NS:dead \(length) times"))
+      | .[:10] | join("; ")' <<<"$snap")
+  t_eq "$scen: invariant: NS:dead lists every failed experiment once, and only failed ones" "" "$baddead"
   # ---- the simulators' logs ----
   local logs=() l
   for l in "$@"; do [ -f "$l" ] && logs+=("$l"); done
@@ -143,7 +161,7 @@ inv_check() {
     t_eq "$scen: invariant: each committed turn's calls are in the sim logs (ok calls >= record calls)" "" "$unbacked"
   fi
   echo "TABLE: $scen|$runs|$n|$lost|$twice"
-  [ "$lost" -eq 0 ] && [ -z "$busy" ] && [ -z "$badres" ] && [ -z "$badrec" ] && [ "$twice" -eq 0 ] && [ -z "$unbacked" ]
+  [ "$lost" -eq 0 ] && [ -z "$busy" ] && [ -z "$badres" ] && [ -z "$badrec" ] && [ -z "$baddead" ] && [ "$twice" -eq 0 ] && [ -z "$unbacked" ]
 }
 
 # ---- helpers shared by the fault scripts ----
@@ -203,4 +221,30 @@ inv_redis_restart() {
 inv_dump() {
   echo "---- dispatcher status"
   "$H_BIN/dispatcher" status 2>&1 | head -40
+}
+# inv_own_port VAR: a free port below the ephemeral range, for a sim that must come back on it.
+inv_own_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    eval "$1=$p"; return
+  done
+}
+# inv_sim_on_port NAME PORT [flags]: a sim on a port of our choosing, its log appended to
+# $H_DIR/sim-NAME.jsonl (SIM_LOG_NAME), pid in SIM_PID_NAME; started again the same way.
+inv_sim_on_port() {
+  local name=$1 port=$2; shift 2
+  rm -f "$H_DIR/sim-$name.port"
+  "$H_BIN/ollama-sim" --port "$port" --port-file "$H_DIR/sim-$name.port" --log "$H_DIR/sim-$name.jsonl" "$@" \
+    >>"$H_DIR/sim-$name.log" 2>&1 &
+  H_PIDS+=("$!")
+  eval "SIM_PID_$name=$! SIM_URL_$name=http://127.0.0.1:$port SIM_LOG_$name=$H_DIR/sim-$name.jsonl"
+  h_wait 10 "[ -s '$H_DIR/sim-$name.port' ]"
+}
+# inv_sim_stop NAME: stops that sim and waits until it is gone.
+inv_sim_stop() {
+  local p; eval "p=\$SIM_PID_$1"
+  kill "$p" 2>/dev/null
+  h_wait 10 "! kill -0 $p 2>/dev/null"
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""bench/gen.py: the generated inputs of make bench (bench/run.sh), all deterministic.
+
+  gen.py sweep SWEEP.json alike|lognormal OUT.json   the example sweep, turns set per experiment
+  gen.py calls SWEEP.json N TURNS PREFIX OUT.jsonl    N jobs of TURNS turns (per-call overhead)
+  gen.py small N OUT.jsonl                            N tiny jobs (submission throughput)
+
+`sweep` keeps examples/sweep.json as it is (defaults, options, params, ids, order) and only sets
+each experiment's `turns` to a list of that many prompts (the sweep's five prompts, cycled), so
+an experiment's length is its number of turns. alike: every experiment 8 turns. lognormal:
+turns drawn from a log-normal with mean 8 and sigma 0.8 (random.Random(LOGNORMAL_SEED)),
+rounded, clamped to 1..40. It prints the turn counts, comma-separated, on stdout.
+"""
+import json
+import math
+import random
+import sys
+
+ALIKE_TURNS = 8
+LOGNORMAL_MEAN = 8.0
+LOGNORMAL_SIGMA = 0.8
+LOGNORMAL_SEED = 42
+
+
+def prompts_of(sweep):
+    p = sweep.get("defaults", {}).get("turns")
+    if not isinstance(p, list) or not p:
+        p = ["Run the warehouse for one more day."]
+    return p
+
+
+def cycle(prompts, n):
+    return [prompts[i % len(prompts)] for i in range(n)]
+
+
+def cmd_sweep(src, mode, out):
+    sweep = json.load(open(src))
+    prompts = prompts_of(sweep)
+    rng = random.Random(LOGNORMAL_SEED)
+    mu = math.log(LOGNORMAL_MEAN) - LOGNORMAL_SIGMA ** 2 / 2
+    counts = []
+    for e in sweep["experiments"]:
+        if mode == "alike":
+            n = ALIKE_TURNS
+        elif mode == "lognormal":
+            n = max(1, min(40, round(rng.lognormvariate(mu, LOGNORMAL_SIGMA))))
+        else:
+            sys.exit("gen.py: sweep mode must be alike or lognormal")
+        e["turns"] = cycle(prompts, n)
+        counts.append(n)
+    json.dump(sweep, open(out, "w"), indent=1)
+    print(",".join(str(n) for n in counts))
+
+
+def cmd_calls(src, n, turns, prefix, out):
+    sweep = json.load(open(src))
+    base = dict(sweep.get("defaults", {}))
+    base.pop("params", None)
+    prompts = prompts_of(sweep)
+    with open(out, "w") as f:
+        for i in range(n):
+            job = dict(base)
+            job["id"] = "%s%03d" % (prefix, i + 1)
+            job["turns"] = cycle(prompts, turns)
+            f.write(json.dumps(job, separators=(",", ":")) + "\n")
+
+
+def cmd_small(n, out):
+    with open(out, "w") as f:
+        for i in range(n):
+            f.write('{"id":"s%06d","model":"qwen3:8b","turns":["Day 1: ship what you can."]}\n' % (i + 1))
+
+
+def main(a):
+    if len(a) == 4 and a[0] == "sweep":
+        cmd_sweep(a[1], a[2], a[3])
+    elif len(a) == 6 and a[0] == "calls":
+        cmd_calls(a[1], int(a[2]), int(a[3]), a[4], a[5])
+    elif len(a) == 3 and a[0] == "small":
+        cmd_small(int(a[1]), a[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test_fault_twodispatchers: two `dispatcher submit` of the same 50-experiment file at the same
+# moment, while the workers of machines d1 and d2 already claim. Four rounds (a new 50-id file
+# each), then a fifth where the two files hold the same 50 ids with different specs. Each id must
+# be queued once (one `queued` event, one entry in NS:ids), the two outputs together say 50
+# queued, and it must run once (one attempt, one successful call per turn in the sims' logs). In
+# the fifth round one submission wins whole (every spec from the same file) and the other is
+# refused with exit 2, writing nothing. Ends with the invariant.
+set -u
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/invariant.sh"
+h_redis_start || exit 1
+NS=$TURNQ_NAMESPACE
+for m in d1 d2; do h_sim_start "$m" --latency-ms 5 --actions 0 || exit 1; done
+for m in d1 d2; do h_worker_start "$m" --slots 2; done
+for m in d1 d2; do h_worker_ready "$m" || t_fail "worker $m up"; done
+# twice OUT1 OUT2 FILE1 FILE2: both submits started together; RC1/RC2 their exit codes.
+twice() {
+  h_disp submit --machines d1,d2 "$3" >"$1" 2>&1 & local p1=$!
+  h_disp submit --machines d1,d2 "$4" >"$2" 2>&1 & local p2=$!
+  wait "$p1"; RC1=$?; wait "$p2"; RC2=$?
+}
+queued_of() { grep -hE '^[0-9]+ experiments?: ' "$@" | sed -E 's/.*: ([0-9]+) queued.*/\1/' | awk '{s += $1} END {print s + 0}'; }
+for r in 1 2 3 4; do
+  f=$H_DIR/sweep$r.jsonl
+  for k in $(seq 1 50); do echo "{\"id\": \"R${r}_$k\", \"model\": \"qwen3:8b\", \"turns\": [\"go $r $k\", \"on\"]}"; done >"$f"
+  twice "$H_DIR/a$r.out" "$H_DIR/b$r.out" "$f" "$f"
+  t_eq "round $r: both submits exit 0" "0 0" "$RC1 $RC2"
+  t_eq "round $r: together they queued 50" 50 "$(queued_of "$H_DIR/a$r.out" "$H_DIR/b$r.out")"
+done
+# ---- the same ids, different specs ----
+fa=$H_DIR/conflict-a.jsonl fb=$H_DIR/conflict-b.jsonl
+for k in $(seq 1 50); do echo "{\"id\": \"X_$k\", \"model\": \"qwen3:8b\", \"turns\": [\"from a\"]}"; done >"$fa"
+for k in $(seq 1 50); do echo "{\"id\": \"X_$k\", \"model\": \"qwen3:8b\", \"turns\": [\"from b\", \"and b\"]}"; done >"$fb"
+twice "$H_DIR/xa.out" "$H_DIR/xb.out" "$fa" "$fb"
+t_eq "conflict: one exits 0, the other 2" "0 2" "$(printf '%s\n' "$RC1" "$RC2" | sort | tr '\n' ' ' | sed 's/ $//')"
+t_eq "conflict: the winner queued all 50" 50 "$(queued_of "$H_DIR/xa.out" "$H_DIR/xb.out")"
+specs=$(for k in $(seq 1 50); do h_cli hget "$NS:job:X_$k" spec | jq -r '.turns[0]'; done | sort -u | tr '\n' ' ' | sed 's/ $//')
+t_ok "conflict: every spec from one file ($specs)" test "$specs" = "from a" -o "$specs" = "from b"
+
+t_ok "everything ends" h_wait 40 inv_ended
+t_eq "all 250 done" 250 "$(inv_count done)"
+t_eq "NS:ids holds 250" 250 "$(h_cli zcard "$NS:ids")"
+t_eq "one queued event per id" "250 1" "$(h_cli xrange "$NS:events" - + | paste - - - - - - - - - | awk '$5 == "queued" {print $3}' |
+  sort | uniq -c | awk '{n++; m[$1]++} END {for (k in m) printf "%d %d\n", n, k}' | sort | tr '\n' ' ' | sed 's/ $//')"
+t_eq "every experiment ran one attempt" 1 "$(for id in $(h_cli zrange "$NS:ids" 0 -1); do inv_field "$id" attempts; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
+t_eq "one successful call per (experiment, turn) in the sims' logs" 1 \
+  "$(cat "$SIM_LOG_d1" "$SIM_LOG_d2" | jq -s -r 'map(select(.path == "/api/chat" and .experiment != null and .status == 200))
+     | group_by([.experiment, .turn]) | map(length) | unique | map(tostring) | join(" ")')"
+inv_check twodispatchers 5 "$SIM_LOG_d1" "$SIM_LOG_d2"
+[ "$H_FAILS" -eq 0 ]
