@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/gen.py: the generated inputs of make bench (bench/run.sh), all deterministic.
 
-  gen.py sweep SWEEP.json alike|lognormal OUT.json   the example sweep, turns set per experiment
+  gen.py sweep SWEEP.json alike|lognormal OUT.json [--estimate]
+                                                      the example sweep, turns set per experiment
   gen.py calls SWEEP.json N TURNS PREFIX OUT.jsonl    N jobs of TURNS turns (per-call overhead)
   gen.py small N OUT.jsonl                            N tiny jobs (submission throughput)
 
@@ -9,7 +10,9 @@
 each experiment's `turns` to a list of that many prompts (the sweep's five prompts, cycled), so
 an experiment's length is its number of turns. alike: every experiment 8 turns. lognormal:
 turns drawn from a log-normal with mean 8 and sigma 0.8 (random.Random(LOGNORMAL_SEED)),
-rounded, clamped to 1..40. It prints the turn counts, comma-separated, on stdout.
+rounded, clamped to 1..40. It prints the turn counts, comma-separated, on stdout. --estimate
+also sets each experiment's "estimate" (its expected work, for least-loaded placement) to its
+number of turns: the length a user knows when submitting.
 """
 import json
 import math
@@ -33,7 +36,7 @@ def cycle(prompts, n):
     return [prompts[i % len(prompts)] for i in range(n)]
 
 
-def cmd_sweep(src, mode, out):
+def cmd_sweep(src, mode, out, estimate=False):
     sweep = json.load(open(src))
     prompts = prompts_of(sweep)
     rng = random.Random(LOGNORMAL_SEED)
@@ -47,6 +50,8 @@ def cmd_sweep(src, mode, out):
         else:
             sys.exit("gen.py: sweep mode must be alike or lognormal")
         e["turns"] = cycle(prompts, n)
+        if estimate:
+            e["estimate"] = n
         counts.append(n)
     json.dump(sweep, open(out, "w"), indent=1)
     print(",".join(str(n) for n in counts))
@@ -72,8 +77,8 @@ def cmd_small(n, out):
 
 
 def main(a):
-    if len(a) == 4 and a[0] == "sweep":
-        cmd_sweep(a[1], a[2], a[3])
+    if len(a) in (4, 5) and a[0] == "sweep":
+        cmd_sweep(a[1], a[2], a[3], a[4:] == ["--estimate"])
     elif len(a) == 6 and a[0] == "calls":
         cmd_calls(a[1], int(a[2]), int(a[3]), a[4], a[5])
     elif len(a) == 3 and a[0] == "small":

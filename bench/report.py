@@ -87,6 +87,16 @@ def analyse_run(r, meta, lengths):
     }
 
 
+def list_schedule(lengths, n):
+    """Makespan (in turns) of greedy list scheduling: each experiment, in order, to the machine
+    that frees first; what one shared queue (or perfect stealing) achieves without knowing lengths."""
+    free = [0] * n
+    for x in lengths:
+        i = free.index(min(free))
+        free[i] += x
+    return max(free)
+
+
 def scaling(raw, meta, out, targets, problems):
     lengths = {x["dist"]: x["turns"] for x in raw if x["kind"] == "lengths"}
     runs = [x for x in raw if x["kind"] == "scaling"]
@@ -99,10 +109,11 @@ def scaling(raw, meta, out, targets, problems):
     for dist, ls in lengths.items():
         print("   %-9s turns: %s (sum %d = %d emulated min, longest %d)" % (
             dist, ",".join(map(str, ls)), sum(ls), sum(ls) * meta["turn_minutes"], max(ls)))
-    print("   ideal = max(total work / N, longest experiment); efficiency = ideal / makespan;"
-          " speedup = makespan on 1 / makespan on N;")
-    print("   busiest = emulated work placed on (or run by) the busiest machine: the placement's own bound;"
-          " placement = experiments per machine")
+    print("   ideal = max(total work / N, longest experiment); efficiency = ideal / makespan;")
+    print("   speedup = makespan on 1 / makespan on N; placement = experiments per machine;")
+    print("   busiest = the emulated work the busiest machine ran: what its placement allows at best")
+    if meta.get("least_loaded_estimates"):
+        print("   least-loaded runs submit the same sweep with each experiment's \"estimate\" set to its turn count")
     hdr = "   %-9s %-12s %-5s %9s %8s %8s %8s %7s %8s  %-11s %s" % (
         "lengths", "strategy", "N", "makespan", "emul.min", "ideal", "busiest", "speedup", "effic.", "placement", "")
     print(hdr)
@@ -150,6 +161,19 @@ def scaling(raw, meta, out, targets, problems):
                 "%.2f" % row["speedup"] if "speedup" in row else "-", row["efficiency"],
                 "/".join(map(str, row["experiments_per_machine"])), note)
         print(line.rstrip())
+    # What placement alone allows, in emulated work (no overheads): one shared queue in submission
+    # order, and longest first (turn counts are known at submission).
+    bounds = {}
+    for dist, ls in lengths.items():
+        parts = []
+        for n in (2, 4):
+            ideal = max(sum(ls) / n, max(ls))
+            g, lpt = list_schedule(ls, n), list_schedule(sorted(ls, reverse=True), n)
+            bounds["%s/%d" % (dist, n)] = {"shared_queue": round(g / ideal, 3), "longest_first": round(lpt / ideal, 3)}
+            parts.append("on %d: %.2f, %.2f" % (n, g / ideal, lpt / ideal))
+        print("   best placement can do, %s (makespan / ideal without overheads; one shared queue in submission"
+              " order,\n     longest first): %s" % (dist, "; ".join(parts)))
+    out["placement_bounds"] = bounds
     floor = [x for x in raw if x["kind"] == "turn_floor"]
     if floor:
         f = floor[-1]
@@ -157,16 +181,16 @@ def scaling(raw, meta, out, targets, problems):
         per_turn = one["makespan_ms"] / sum(lengths["alike"]) if one.get("status") == "ok" else None
         out["turn_floor"] = {"latency_ms": turn_ms, "bare_client_ms_per_call": f["ms_per_call"],
                              "worker_ms_per_turn_alike_one_machine": per_turn}
-        print("   a turn's floor: the bare client (bench/baseline, 1 stream) takes %.2f ms per call at --latency-ms %d;"
-              " the worker %s ms per turn (alike, mod, 1 machine)" % (
+        print("   a turn's floor: a bare client (bench/baseline) takes %.2f ms per call at --latency-ms %d;"
+              " the worker\n     %s ms per turn (alike, mod, 1 machine)" % (
                   f["ms_per_call"], turn_ms, "%.2f" % per_turn if per_turn else "?"))
     out["scaling"] = table
 
     # The seed's arithmetic (12 x 16 min + 11 x 3 min gaps = 225; 6 x 16 + 5 x 3 = 111).
     a1, a2 = by.get(("alike", "mod", 1), {}), by.get(("alike", "mod", 2), {})
     if a1.get("status") == "ok" and a2.get("status") == "ok":
-        print("   seed: 225 emulated min sequential, 111 on two machines (its 16-min experiments plus 3-min gaps);"
-              " turnq, mod, alike: %.0f on one, %.0f on two" % (a1["makespan_emulated_min"], a2["makespan_emulated_min"]))
+        print("   seed: 225 emulated min sequential, 111 on two machines (16-min experiments, 3-min gaps);"
+              " turnq (mod,\n     alike): %.0f on one, %.0f on two" % (a1["makespan_emulated_min"], a2["makespan_emulated_min"]))
         out["seed_comparison"] = {"seed_sequential_min": 225, "seed_two_machines_min": 111,
                                   "turnq_one_machine_min": a1["makespan_emulated_min"],
                                   "turnq_two_machines_min": a2["makespan_emulated_min"]}
@@ -210,8 +234,8 @@ def scaling(raw, meta, out, targets, problems):
     aff = {"runs": len(ok_runs), "experiments": exps, "calls": calls, "calls_in_sim_logs": logc, "violations": viol}
     out["affinity"] = aff
     if ok_runs:
-        print("   affinity (from the sims' request logs): %s: %d runs, %d experiments, %d calls (%d in the sims' logs),"
-              " %d experiment(s) touching two machines" % (
+        print("   affinity (from the sims' request logs): %s: %d runs, %d experiments, %d calls (%d in the logs),\n"
+              "     %d experiment(s) touching two machines" % (
                   "HOLDS" if viol == 0 else "BROKEN", len(ok_runs), exps, calls, logc, viol))
     print()
 
@@ -253,7 +277,7 @@ def overhead(raw, out, targets):
             r["sim_cpu_us_per_call_worker_run"] = round(w["cpu_sim_ns"] / 1000.0 / w["calls"], 1)
             r["worker_rss_kb_after"] = w.get("rss_kb")
             r["worker_hwm_kb_after"] = w.get("hwm_kb")
-            r["calls_check"] = "results %d, sim log %d" % (w["calls"], w["log_calls"])
+            r["calls_check"] = "%s sim log" % ("=" if w["calls"] == w["log_calls"] else "!= %d in the" % w["log_calls"])
             cs = w.get("redis_commands") or {}
             cs.pop("config", None)
             cs.pop("info", None)
@@ -285,9 +309,10 @@ def overhead(raw, out, targets):
             a, b = reps[0]["worker"].get("rss_kb"), reps[-1]["worker"].get("rss_kb")
             if a and b:
                 r["rss_growth_kb_between_reps"] = b - a
-                print("   %d slot(s): worker VmRSS %d kB after rep 1, %d kB after rep %d (%+d kB over %d more calls);"
-                      " %s" % (r["slots"], a, b, len(reps), b - a, reps[-1]["worker"]["calls"], r.get("calls_check", "")))
-        print("   %d slot(s): the baseline used %s connection(s); rates of every rep: worker %s, baseline %s" % (
+                more = sum(x["worker"].get("calls") or 0 for x in reps[1:])
+                print("   %2d slot(s): VmRSS %d kB after rep 1, %d kB after rep %d (%+d kB, %d calls later);"
+                      " calls in results %s" % (r["slots"], a, b, len(reps), b - a, more, r.get("calls_check", "")))
+        print("   %2d slot(s): the baseline used %s connection(s); every rep's rate: worker %s, baseline %s" % (
             r["slots"], r.get("baseline_connections", "?"),
             "/".join("%.0f" % (x["worker"]["calls"] / (x["worker"]["ms"] / 1000.0)) if x["worker"].get("ms") else "?"
                      for x in r["reps"]),
@@ -295,11 +320,11 @@ def overhead(raw, out, targets):
                      for x in r["reps"])))
         top = list(r.get("redis_commands_per_call", {}).items())[:4]
         if top:
-            print("   %d slot(s): Redis commands per call (top by time): %s" % (r["slots"], ", ".join(
+            print("   %2d slot(s): Redis per call: %s" % (r["slots"], ", ".join(
                 "%s %.2f x %.1f us" % (k, v["calls"], v["usec_each"]) for k, v in top)))
-    print("   worker adds = 1/worker rate - 1/baseline rate (the target's figure); CPU columns are per call"
-          " (/proc/PID/schedstat), sim CPU in the worker's run / in the baseline's;")
-    print("   CPU adds = worker CPU + redis CPU - client CPU per call, a steadier view when other load shares the cores")
+    print("   worker adds = 1/worker rate - 1/baseline rate (the target's figure); CPU columns: per call, from")
+    print("   /proc/PID/schedstat; sim CPU w/b: in the worker's run / the baseline's; CPU adds = worker CPU +")
+    print("   redis CPU - client CPU per call, steadier than the wall-clock figure when other load shares the cores")
     out["overhead"] = res
     print()
 
@@ -311,22 +336,28 @@ def submission(raw, out, targets):
     if not rows:
         return
     s = rows[-1]
-    print("== 3. Submission: %d small jobs through dispatcher submit (--machines m1..m4, hash)"
-          " vs redis-benchmark -t lpush -n 100000 -P 64 on the same server" % s["jobs"])
+    print("== 3. Submission: %d small jobs through dispatcher submit (--machines m1..m4, hash)" % s["jobs"])
+    print("   beside redis-benchmark -t lpush -n 100000 -P 64 -q on the same server")
     rate = s["jobs"] / (s["ms"] / 1000.0) if s["ms"] else 0
     lp = s.get("lpush_per_s")
     ratio = rate / lp if lp else None
     r = {"jobs": s["jobs"], "seconds": s["ms"] / 1000.0, "jobs_per_s": round(rate, 1), "lpush_per_s": lp,
          "ratio": round(ratio, 4) if ratio is not None else None, "exit": s["exit"], "queued": s["queued"],
          "per_machine": s["per_machine"], "redis_script_s": s["redis_eval_us"] / 1e6,
-         "dispatcher_peak_rss_kb": s.get("dispatcher_hwm_kb")}
+         "dispatcher_peak_rss_kb": s.get("dispatcher_hwm_kb"), "dispatcher_cpu_s": s.get("dispatcher_cpu_s")}
     print("   dispatcher submit: %.0f jobs/s (%.2f s, exit %d, %d queued: %s per machine)" % (
         rate, s["ms"] / 1000.0, s["exit"], s["queued"], "/".join(map(str, s["per_machine"]))))
     print("   redis-benchmark LPUSH -P 64: %s requests/s; ratio %s" % (
         "%.0f" % lp if lp else "?", "%.3f" % ratio if ratio is not None else "?"))
-    print("   Redis ran submit's Lua for %.2f s (%.1f us per job, blocking every other client meanwhile);"
-          " dispatcher peak RSS %s kB" % (
-              r["redis_script_s"], s["redis_eval_us"] / max(1, s["jobs"]), s.get("dispatcher_hwm_kb")))
+    n_ev = s.get("redis_evals")
+    print("   of submit's %.2f s, Redis ran its Lua (%s EVAL%s) for %.2f s (%.1f us per job); while a script runs,\n"
+          "     every other client waits, and is answered BUSY past 5 s;" % (
+              s["ms"] / 1000.0, n_ev if n_ev is not None else "?", "" if n_ev == 1 else "s", r["redis_script_s"],
+              s["redis_eval_us"] / max(1, s["jobs"])))
+    r["redis_evals"] = n_ev
+    print("   the dispatcher used %s s of CPU (parse, validate, build the script), peak RSS %.0f MB"
+          " (%.1f kB per job)" % (s.get("dispatcher_cpu_s", "?"), (s.get("dispatcher_hwm_kb") or 0) / 1024.0,
+                                  (s.get("dispatcher_hwm_kb") or 0) / max(1, s["jobs"])))
     targets.append({"name": "submission rate / redis-benchmark LPUSH rate", "target": ">= 0.25",
                     "figure": r["ratio"], "status": verdict(ratio >= 0.25) if ratio is not None else "ERROR"})
     out["submission"] = r

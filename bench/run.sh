@@ -133,15 +133,19 @@ b_drain() {
 # The last line of a worker's log, for error messages.
 wlog_tail() { tail -n 1 "$H_DIR/worker-$1.log" 2>/dev/null; }
 
-support_least_loaded=0 support_steal=0
+support_least_loaded=0 support_steal=0 support_estimate=0
 "$H_BIN/dispatcher" submit --help 2>&1 | grep -q least-loaded && support_least_loaded=1
+# least-loaded may weigh experiments by a job field "estimate": then its runs get the turn counts
+# as estimates (what a user knows at submission), the other strategies the same sweep without.
+"$H_BIN/dispatcher" submit --help 2>&1 | grep -q estimate && support_estimate=1
 "$H_BIN/worker" --help 2>&1 | grep -q -- --steal && support_steal=1
 VERSION=$("$H_BIN/worker" --version 2>/dev/null | head -1 | awk '{print $NF}')
 rec "$(jq -nc --arg v "$VERSION" --argjson cores "$(nproc)" --argjson minute "$MINUTE_MS" \
   --argjson turn_min "$TURN_MIN" --argjson ll "$support_least_loaded" --argjson steal "$support_steal" \
+  --argjson est "$support_estimate" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg redis "$(redis-server --version | awk '{print $3}')" \
   '{kind: "meta", version: $v, cores: $cores, minute_ms: $minute, turn_minutes: $turn_min,
-    least_loaded: ($ll == 1), steal: ($steal == 1), date: $date, redis: $redis}')"
+    least_loaded: ($ll == 1), least_loaded_estimates: ($est == 1), steal: ($steal == 1), date: $date, redis: $redis}')"
 
 say "turnq $VERSION on $(nproc) cores; results in $B_OUT"
 say "least-loaded: $([ $support_least_loaded = 1 ] && echo built || echo 'n/a (not built yet)');" \
@@ -159,7 +163,7 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 # turn is one call), a 1-slot worker beside each, the generated sweep submitted, waited for.
 scale_run() {
   local dist=$1 strat=$2 n=$3
-  local name=scale-$dist-$strat-$n dir=$B_RUNS/scale-$dist-$strat-$n
+  local dir=$B_RUNS/scale-$dist-$strat-$n
   local sub=$strat wflags=(--slots 1) ms=() m ok=1 err="" t0 t1
   mkdir -p "$dir"
   [ "$strat" = hash+steal ] && { sub=hash; wflags+=(--steal); }
@@ -175,7 +179,9 @@ scale_run() {
   done
   if [ "$ok" = 1 ]; then
     t0=$(now_ms)
-    if ! "$H_BIN/dispatcher" submit --strategy "$sub" --machines "$list" "$B_RUNS/sweep-$dist.json" \
+    local input=$B_RUNS/sweep-$dist.json
+    [ "$strat" = least-loaded ] && [ -f "$B_RUNS/sweep-$dist-estimate.json" ] && input=$B_RUNS/sweep-$dist-estimate.json
+    if ! "$H_BIN/dispatcher" submit --strategy "$sub" --machines "$list" "$input" \
          >"$dir/submit.out" 2>&1; then ok=0; err="submit failed: $(tail -1 "$dir/submit.out")"; fi
   fi
   local wpids=()
@@ -217,6 +223,10 @@ if want scaling; then
     lens=$(python3 bench/gen.py sweep "$SWEEP" "$dist" "$B_RUNS/sweep-$dist.json") ||
       { b_fail "bench/gen.py sweep $dist failed"; continue; }
     say " $dist lengths (turns): $lens"
+    if [ "$support_estimate" = 1 ]; then
+      python3 bench/gen.py sweep "$SWEEP" "$dist" "$B_RUNS/sweep-$dist-estimate.json" --estimate >/dev/null ||
+        b_fail "bench/gen.py sweep $dist --estimate failed"
+    fi
     rec "$(jq -nc --arg d "$dist" --arg l "$lens" '{kind: "lengths", dist: $d, turns: ($l | split(",") | map(tonumber))}')"
     if [ "$dist" = alike ] && [ -x "$B_BASELINE" ]; then
       # A turn's floor: a bare client's call against the same sim settings.
@@ -276,6 +286,7 @@ if want overhead; then
         # What Redis did for the worker meanwhile: {command: [calls, usec]}.
         cmdstats=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ {sub("cmdstat_", "", $1); print $1, $3, $5}' |
                    jq -Rsc 'split("\n") | map(select(length > 0) | split(" ")) | map({key: .[0], value: [(.[1] | tonumber), (.[2] | tonumber)]}) | from_entries')
+        [ -n "$cmdstats" ] || cmdstats='{}'
         "$H_BIN/dispatcher" results >"$dir/results-$slots-$rep.jsonl" 2>/dev/null
         wstats=$(jq -cs --arg p "$pre" "$JQ_MS"' map(select((.id | tostring) | startswith($p))) | {n: length, done: (map(select(.status == "done")) | length)} +
                    (map(select(.started_at and .finished_at)) | {calls: (map(.totals.calls) | add // 0),
@@ -293,7 +304,7 @@ if want overhead; then
         rec "$(jq -nc --argjson slots "$slots" --argjson rep "$rep" --argjson w "$wstats" --argjson b "$bstats" \
           --argjson logcalls "$logcalls" --argjson wcpu "$((w1 - w0))" --argjson rcpu "$((r1 - r0))" \
           --argjson scpu "$((s1 - s0))" --argjson bscpu "$((b1 - b0))" --argjson rss "${rss:-0}" --argjson hwm "${hwm:-0}" \
-          --argjson cs "${cmdstats:-{\}}" \
+          --argjson cs "$cmdstats" \
           '{kind: "overhead", slots: $slots, rep: $rep, worker: ($w + {log_calls: $logcalls, cpu_worker_ns: $wcpu,
              cpu_redis_ns: $rcpu, cpu_sim_ns: $scpu, rss_kb: $rss, hwm_kb: $hwm, redis_commands: $cs}),
              baseline: ($b + {cpu_sim_ns: $bscpu})}')"
@@ -321,15 +332,17 @@ if want submission; then
   h_cli del mylist >/dev/null
   export TURNQ_NAMESPACE=bench.submit
   ev0=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $5}')
+  en0=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $3}')
   t0=$(now_ns)
   "$H_BIN/dispatcher" submit --machines m1,m2,m3,m4 "$dir/jobs.jsonl" >"$dir/submit.out" 2>"$dir/submit.err" &
   DPID=$!
   H_PIDS+=("$DPID")
   # Poll its peak RSS while it runs (VmHWM only grows, so the last reading is its peak but for
   # the last 50 ms); give up after 300 s.
-  dhwm=0 deadline=$(( $(now_ms) + 300000 ))
+  dhwm=0 dcpu=0 deadline=$(( $(now_ms) + 300000 ))
   while kill -0 "$DPID" 2>/dev/null; do
     h=$(status_kb "$DPID" VmHWM); [ -n "$h" ] && [ "$h" -gt "$dhwm" ] && dhwm=$h
+    c=$(cpu_ticks "$DPID"); [ -n "$c" ] && dcpu=$c
     [ "$(now_ms)" -gt "$deadline" ] && { b_fail "dispatcher submit still running after 300 s"; kill -KILL "$DPID"; }
     sleep 0.05
   done
@@ -337,6 +350,7 @@ if want submission; then
   t1=$(now_ns)
   b_stop "$DPID"
   ev1=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $5}')
+  en1=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $3}')
   queued=0
   for m in m1 m2 m3 m4; do queued=$((queued + $(h_cli llen "$TURNQ_NAMESPACE:queue:$m"))); done
   per=$(for m in m1 m2 m3 m4; do h_cli llen "$TURNQ_NAMESPACE:queue:$m"; done | paste -sd,)
@@ -345,9 +359,10 @@ if want submission; then
   ms=$(( (t1 - t0) / 1000000 ))
   say "  dispatcher submit: $SUBMIT_N jobs in $ms ms (queues $per); redis-benchmark LPUSH: ${lpush:-?} per s"
   rec "$(jq -nc --argjson n "$SUBMIT_N" --argjson ms "$ms" --argjson lpush "${lpush:-null}" --argjson rc "$rc" \
-    --argjson q "$queued" --arg per "$per" --argjson ev "$(( ${ev1:-0} - ${ev0:-0} ))" --argjson hwm "$dhwm" \
+    --argjson q "$queued" --arg per "$per" --argjson ev "$(( ${ev1:-0} - ${ev0:-0} ))" --argjson evn "$(( ${en1:-0} - ${en0:-0} ))" --argjson hwm "$dhwm" \
+    --argjson dcpu "$(awk -v t="$dcpu" -v k="$CLK_TCK" 'BEGIN{printf "%.2f", t / k}')" \
     '{kind: "submission", jobs: $n, ms: $ms, lpush_per_s: $lpush, exit: $rc, queued: $q,
-      per_machine: ($per | split(",") | map(tonumber)), redis_eval_us: $ev, dispatcher_hwm_kb: $hwm}')"
+      per_machine: ($per | split(",") | map(tonumber)), redis_eval_us: $ev, redis_evals: $evn, dispatcher_hwm_kb: $hwm, dispatcher_cpu_s: $dcpu}')"
   h_cli flushall >/dev/null
 fi
 

@@ -28,7 +28,8 @@ static const struct cfg_opt global_opts[] = {
     {"namespace", 0, "TURNQ_NAMESPACE", CFG_STR, &g_disp.ns, 0, 0, "NS",
      "prefix of every key (default " DISP_NS_DEFAULT ")"},
     {"machines", 0, "TURNQ_MACHINES", CFG_STR, &g_disp.machines_opt, 0, 0, "a,b,c",
-     "machine names (default: the set NS:machines that workers register in)"},
+     "machine names, each optionally NAME=WEIGHT for placement (gpu1=2,gpu2=1; default weight 1; "
+     "default list: the set NS:machines that workers register in)"},
     {"verbose", 'v', NULL, CFG_COUNT, &g_disp.verbose, 0, 0, NULL, "log more (repeatable)"},
     {"help", 'h', NULL, CFG_BOOL, &opt_help, 0, 0, NULL, "print this help and exit"},
     {"version", 'V', NULL, CFG_BOOL, &opt_version, 0, 0, NULL, "print the version and exit"},

@@ -1,10 +1,15 @@
 /* route: where each id would go under the `hash` strategy (SPEC "Placement"), read-only. With
- * --machines it needs no Redis at all; otherwise it reads the registered machines. */
+ * --machines it needs no Redis at all; otherwise it reads the registered machines. Weights given
+ * with --machines (gpu1=2) make it the weighted rendezvous hash that submit uses (strategy.h).
+ * The other strategies depend on the queues at the moment of submission, so route cannot
+ * predict them (submit --dry-run shows what they would do now). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "disp.h"
 #include "job.h"
-#include "place.h"
+#include "strategy.h"
+#include "xalloc.h"
 
 static int route_run(struct disp *d, const char **args, int nargs)
 {
@@ -24,18 +29,25 @@ static int route_run(struct disp *d, const char **args, int nargs)
         disp_errf("no machines: pass --machines or start a worker first");
         rc = EXIT_USAGE;
     }
+    double *w = xcalloc(machines.n + 1, sizeof *w);
+    for (size_t i = 0; i < machines.n; i++)
+        w[i] = disp_weight(d, machines.v[i]);
     for (int i = 0; rc == 0 && i < nargs; i++)
-        printf("%s %s\n", args[i], machines.v[place_hash(args[i], (const char *const *)machines.v, machines.n)]);
+        printf("%s %s\n", args[i],
+               machines.v[place_hash_weighted(args[i], (const char *const *)machines.v, w, machines.n)]);
+    free(w);
     strvec_free(&machines);
     return rc;
 }
 
 const struct disp_cmd route_cmd = {
     .name = "route",
-    .synopsis = "route [--machines a,b,c] ID...",
+    .synopsis = "route [--machines a,b,c|a=W,b=W] ID...",
     .summary = "print the machine each id goes to under the hash strategy",
     .description = "Prints \"ID MACHINE\" for each id, as submit --strategy hash would place it over\n"
-                   "--machines (default: the set NS:machines). Changes nothing.\n",
+                   "--machines (default: the set NS:machines), weighted when --machines gives weights\n"
+                   "(gpu1=2,gpu2=1). Changes nothing. least-loaded and model depend on the queues at the\n"
+                   "moment of submission: submit --dry-run shows what they would do now.\n",
     .opts = NULL,
     .run = route_run,
 };

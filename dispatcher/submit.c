@@ -250,7 +250,24 @@ static int read_inputs(const char **args, int nargs, struct job_list *list)
 
 /* ---- Placement ---- */
 
-static int place_all(struct disp *d, const struct job_list *list, struct placed *p, struct strvec *machines)
+static void mtable_free(struct mtable *t)
+{
+    strvec_free(&t->names);
+    free(t->weight);
+    free(t->cand);
+    memset(t, 0, sizeof *t);
+}
+
+/* 1-based index of name in the table, 0 when absent. */
+static int mtable_find(const struct mtable *t, const char *name)
+{
+    return (int)strvec_find(&t->names, name) + 1;
+}
+
+/* Builds the machine table from the machine list (candidates, with their weights) and the pins,
+ * and decides in C what C can decide: pins, hash and mod. */
+static int place_all(struct disp *d, const struct job_list *list, struct placed *p, struct strvec *machines,
+                     struct mtable *t)
 {
     bool need_list = false;
     for (size_t i = 0; i < list->n; i++)
@@ -264,20 +281,40 @@ static int place_all(struct disp *d, const struct job_list *list, struct placed 
         disp_errf("no machines: pass --machines or start a worker first");
         return EXIT_USAGE;
     }
-    bool mod = !strcmp(opt_strategy, "mod");
+    /* The machine list's weights, in its order (for hash and mod). */
+    double *w = xcalloc(machines->n + 1, sizeof *w);
+    for (size_t i = 0; i < machines->n; i++)
+        w[i] = disp_weight(d, machines->v[i]);
+
+    for (size_t i = 0; i < machines->n; i++)
+        strvec_push(&t->names, machines->v[i]);
+    for (size_t i = 0; i < list->n; i++)
+        if (list->v[i]->machine && strvec_find(&t->names, list->v[i]->machine) < 0)
+            strvec_push(&t->names, list->v[i]->machine);
+    strvec_sort(&t->names);
+    t->weight = xcalloc(t->names.n + 1, sizeof *t->weight);
+    t->cand = xcalloc(t->names.n + 1, sizeof *t->cand);
+    for (size_t i = 0; i < t->names.n; i++) {
+        long k = strvec_find(machines, t->names.v[i]);
+        t->cand[i] = k >= 0;
+        t->weight[i] = k >= 0 ? w[k] : 1.0;
+    }
+
     for (size_t i = 0; i < list->n; i++) {
         const struct job *j = list->v[i];
         p[i].job = j;
         p[i].spec = job_canonical(j);
-        if (j->machine) {
-            p[i].machine = j->machine;
-        } else {
-            int k = mod ? place_mod(i + 1, machines->n)
-                        : place_hash(j->id, (const char *const *)machines->v, machines->n);
-            p[i].machine = machines->v[k];
-        }
-        log_debug("placed id=%s machine=%s", j->id, p[i].machine);
+        const char *m = NULL;
+        if (j->machine)
+            m = j->machine;
+        else if (g_strategy == STRATEGY_HASH)
+            m = machines->v[place_hash_weighted(j->id, (const char *const *)machines->v, w, machines->n)];
+        else if (g_strategy == STRATEGY_MOD)
+            m = machines->v[place_mod_weighted(i + 1, w, machines->n)];
+        p[i].fixed = m ? mtable_find(t, m) : 0;
+        log_debug("place id=%s machine=%s", j->id, m ? m : "(chosen by the submit script)");
     }
+    free(w);
     return 0;
 }
 
@@ -289,7 +326,7 @@ static int warn_dead_workers(struct disp *d, const struct placed *p, size_t n, c
     for (size_t i = 0; i < machines->n; i++)
         strvec_push(&check, machines->v[i]);
     for (size_t i = 0; i < n; i++)
-        if (strvec_find(&check, p[i].machine) < 0)
+        if (p[i].machine && strvec_find(&check, p[i].machine) < 0)
             strvec_push(&check, p[i].machine);
     bool *alive = xcalloc(check.n + 1, sizeof *alive);
     int rc = disp_workers_alive(d, &check, alive);
@@ -319,16 +356,17 @@ static int warn_dead_workers(struct disp *d, const struct placed *p, size_t n, c
 
 /* ---- The script ---- */
 
-static int run_script(struct disp *d, struct placed *p, size_t n)
+static int run_script(struct disp *d, struct placed *p, size_t n, const struct mtable *t)
 {
     struct rargs a = {0};
     char at[TIMEFMT_ISO_LEN];
     int64_t now = timefmt_now_ms();
     timefmt_iso(now, at);
+    size_t nm = t->names.n;
 
     rargs_add(&a, "EVAL");
     rargs_add(&a, submit_lua);
-    rargs_addf(&a, "%zu", 3 + 5 * n);
+    rargs_addf(&a, "%zu", 3 + 4 * n + 3 * nm);
     rargs_addc(&a, key_ids(d->ns).s);
     rargs_addc(&a, key_dead(d->ns).s);
     rargs_addc(&a, key_events(d->ns).s);
@@ -338,17 +376,32 @@ static int run_script(struct disp *d, struct placed *p, size_t n)
         rargs_addc(&a, key_turns(d->ns, id).s);
         rargs_addc(&a, key_transcript(d->ns, id).s);
         rargs_addc(&a, key_result(d->ns, id).s);
-        rargs_addc(&a, key_queue(d->ns, p[i].machine).s);
+    }
+    for (size_t m = 0; m < nm; m++) {
+        rargs_addc(&a, key_queue(d->ns, t->names.v[m]).s);
+        rargs_addc(&a, key_running(d->ns, t->names.v[m]).s);
+        rargs_addc(&a, key_worker(d->ns, t->names.v[m]).s);
     }
     rargs_add(&a, opt_force ? "1" : "0");
     rargs_add(&a, opt_dry_run ? "1" : "0");
     rargs_add(&a, at);
     rargs_addf(&a, "%d", KEYS_EVENTS_MAXLEN);
+    rargs_add(&a, g_strategy == STRATEGY_LEAST_LOADED ? "least-loaded" : g_strategy == STRATEGY_MODEL ? "model" : "fixed");
+    rargs_addc(&a, key_job(d->ns, "").s);
+    rargs_addf(&a, "%zu", n);
+    rargs_addf(&a, "%zu", nm);
+    for (size_t m = 0; m < nm; m++) {
+        rargs_add(&a, t->names.v[m]);
+        rargs_addf(&a, "%.17g", t->weight[m]);
+        rargs_add(&a, t->cand[m] ? "1" : "0");
+    }
     for (size_t i = 0; i < n; i++) {
         rargs_add(&a, p[i].job->id);
         rargs_add(&a, p[i].spec);
-        rargs_add(&a, p[i].machine);
+        rargs_addf(&a, "%d", p[i].fixed);
         rargs_addf(&a, "%.17g", (double)now + (double)i / 4096.0);
+        rargs_addf(&a, "%.15g", p[i].job->estimate);
+        rargs_add(&a, p[i].job->model);
     }
 
     redisReply *r;
@@ -356,19 +409,36 @@ static int run_script(struct disp *d, struct placed *p, size_t n)
     rargs_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * n) {
+    if (r->type != REDIS_REPLY_ARRAY || (r->elements != 4 * n && r->elements != 4 * n + nm)) {
         disp_errf("submit: unexpected reply from the submit script (type %d, %zu elements)", r->type,
                   r->type == REDIS_REPLY_ARRAY ? r->elements : 0);
         freeReplyObject(r);
         return EXIT_RUNTIME;
     }
     for (size_t i = 0; i < n; i++) {
-        redisReply **e = r->element + 3 * i;
+        redisReply **e = r->element + 4 * i;
         const char *v = e[0]->type == REDIS_REPLY_STRING ? e[0]->str : "";
         p[i].verdict = !strcmp(v, "new") ? V_NEW : !strcmp(v, "unchanged") ? V_UNCHANGED
                      : !strcmp(v, "replace") ? V_REPLACE : V_CONFLICT;
         p[i].state = xstrdup(e[1]->type == REDIS_REPLY_STRING ? e[1]->str : "");
         p[i].cur_machine = xstrdup(e[2]->type == REDIS_REPLY_STRING ? e[2]->str : "");
+        long long m = e[3]->type == REDIS_REPLY_INTEGER ? e[3]->integer : 0;
+        if (m < 0 || (size_t)m > nm || ((p[i].verdict == V_NEW || p[i].verdict == V_REPLACE) &&
+                                        m == 0 && r->elements == 4 * n + nm)) {
+            disp_errf("submit: the submit script placed %s on no known machine (%lld)", p[i].job->id, m);
+            freeReplyObject(r);
+            return EXIT_RUNTIME;
+        }
+        p[i].machine = m > 0 ? t->names.v[m - 1] : NULL;
+        if (p[i].machine)
+            log_debug("placed id=%s machine=%s", p[i].job->id, p[i].machine);
+    }
+    for (size_t m = 0; r->elements == 4 * n + nm && m < nm; m++) {
+        redisReply *e = r->element[4 * n + m];
+        if (e->type == REDIS_REPLY_STRING && e->len)
+            log_debug("machine %s: weight %g, outstanding load before this submission %s (estimates queued and "
+                      "running)",
+                      t->names.v[m], t->weight[m], e->str);
     }
     freeReplyObject(r);
     return 0;
@@ -398,7 +468,9 @@ static void print_conflicts(const struct placed *p, size_t n, size_t nconf)
 static void print_lines(const struct placed *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *m = p[i].cur_machine && p[i].cur_machine[0] ? p[i].cur_machine : p[i].machine;
+        const char *m = p[i].cur_machine && p[i].cur_machine[0] ? p[i].cur_machine
+                        : p[i].machine                             ? p[i].machine
+                                                                   : "?";
         switch (p[i].verdict) {
         case V_NEW:
             printf("%s -> %s %s\n", p[i].job->id, p[i].machine, opt_dry_run ? "would be queued" : "queued");
@@ -421,8 +493,14 @@ static void print_lines(const struct placed *p, size_t n)
 
 static int submit_run(struct disp *d, const char **args, int nargs)
 {
-    if (strcmp(opt_strategy, "hash") && strcmp(opt_strategy, "mod")) {
-        disp_errf("--strategy: must be hash or mod, not '%s'", opt_strategy);
+    if (strategy_parse(opt_strategy, &g_strategy) < 0) {
+        disp_errf("--strategy: must be hash or mod (by id and position), least-loaded or model (by load), not '%s'",
+                  opt_strategy);
+        return EXIT_USAGE;
+    }
+    if (g_strategy == STRATEGY_MOD && d->weights_given && !weights_whole(d->weights, d->machines_arg.n)) {
+        disp_errf("--strategy mod: the --machines weights must be whole numbers (each machine is repeated that "
+                  "many times in the cycle)");
         return EXIT_USAGE;
     }
     if (nargs == 0) {
@@ -431,14 +509,15 @@ static int submit_run(struct disp *d, const char **args, int nargs)
     }
     struct job_list list = {0};
     struct strvec machines = {0};
+    struct mtable tab = {0};
     struct placed *p = NULL;
     int rc = read_inputs(args, nargs, &list);
     if (rc)
         goto out;
     p = xcalloc(list.n + 1, sizeof *p);
-    if ((rc = place_all(d, &list, p, &machines)))
+    if ((rc = place_all(d, &list, p, &machines, &tab)))
         goto out;
-    if ((rc = disp_connect(d)) || (rc = run_script(d, p, list.n)))
+    if ((rc = disp_connect(d)) || (rc = run_script(d, p, list.n, &tab)))
         goto out;
 
     size_t count[4] = {0};
@@ -472,22 +551,41 @@ out:
     }
     free(p);
     strvec_free(&machines);
+    mtable_free(&tab);
     job_list_clear(&list);
     return rc;
 }
 
 const struct disp_cmd submit_cmd = {
     .name = "submit",
-    .synopsis = "submit [--strategy hash|mod] [--dry-run] [--force] FILE...|-",
+    .synopsis = "submit [--strategy hash|mod|least-loaded|model] [--dry-run] [--force] FILE...|-",
     .summary = "validate experiments and put each on its machine's queue",
     .description =
         "Reads every input (a file, or - for stdin): one job object, a JSON array of jobs, JSON Lines,\n"
         "or {\"defaults\": {...}, \"experiments\": [...]}. The whole input is validated first; one bad\n"
         "job refuses all of it (exit 2, nothing written). Each experiment goes to its \"machine\" pin,\n"
-        "else to the machine --strategy picks from --machines (default: the set NS:machines).\n"
+        "else to the machine --strategy picks from --machines (default: the set NS:machines), whole:\n"
+        "all of an experiment runs on that one machine.\n"
+        "\n"
+        "Strategies (README \"Placement\" has the exact formulas):\n"
+        "  hash          rendezvous hash of the id (default): the same id, the same machine\n"
+        "  mod           the k-th experiment of the input on machine (k-1) mod N of the list as given\n"
+        "  least-loaded  in input order, each to the machine with the least outstanding work (the\n"
+        "                sum of the \"estimate\" of what is queued and running there, 1 per experiment\n"
+        "                without one) per weight, counting what this submission placed so far;\n"
+        "                decided in the same atomic script as the writes\n"
+        "  model         keep each machine on few models: prefer a machine where the experiment's\n"
+        "                model is already queued or running and which is below its fair share of\n"
+        "                the work; never a machine whose worker reports an Ollama without the model\n"
+        "                (unless none has it); then least-loaded\n"
+        "Weights: --machines gpu1=2,gpu2=1 (positive numbers, default 1; also in TURNQ_MACHINES):\n"
+        "hash gives each machine a share w/sum(w) of the ids, mod repeats a machine w times in its\n"
+        "cycle (whole numbers), least-loaded and model divide a machine's load by w.\n"
+        "\n"
         "An id already submitted with the same spec is left unchanged; with a different spec the\n"
         "input is refused unless --force, which replaces only experiments that have ended.\n"
-        "Prints one line per experiment (\"A1 -> gpu1 queued\") and a summary.\n",
+        "Prints one line per experiment (\"A1 -> gpu1 queued\") and a summary; --dry-run prints the\n"
+        "placement the same script would make now, and writes nothing.\n",
     .opts = submit_opts,
     .run = submit_run,
 };

@@ -1,6 +1,6 @@
 /* batch: one EVAL of a small interpreter script: check the fence, then run each command.
  * ARGV is: token, attempt ("" for no attempt check), the experiment id (for the running-list
- * check), then per command its argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
+ * check), "1" for best effort, then per command its argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
 #include "batch.h"
 
 #include <stdarg.h>
@@ -20,17 +20,19 @@ static const char fence_script[] =
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
     "if KEYS[3] and not redis.call('LPOS', KEYS[3], ARGV[3]) then\n"
     "  return redis.error_reply('FENCED the experiment is no longer in this machine\\'s running list (recovered or cancelled)') end\n"
-    "local out, i = {}, 4\n"
+    "local call = ARGV[4] == '1' and redis.pcall or redis.call\n"
+    "local out, i = {}, 5\n"
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
-    "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))\n"
+    "  out[#out + 1] = call(unpack(ARGV, i + 1, i + n))\n"
     "  i = i + n + 1\n"
     "end\n"
     "return out\n";
 
 struct batch {
-    char **argv;  /* the script's ARGV from index 3 on: count, args, count, args ... */
+    char **argv;  /* the script's ARGV after the fence's: count, args, count, args ... */
     int argc, cap;
+    bool best_effort; /* each command may fail (redis.pcall) without undoing the others */
 };
 
 struct batch *batch_new(void)
@@ -57,6 +59,11 @@ static void push(struct batch *b, char *s)
     b->argv[b->argc++] = s;
 }
 
+void batch_best_effort(struct batch *b)
+{
+    b->best_effort = true;
+}
+
 void batch_add(struct batch *b, const char *arg, ...)
 {
     int count_at = b->argc;
@@ -78,7 +85,7 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
 {
     if (!job_key)
         running_key = NULL; /* the running-list check comes with the job check */
-    int argc = 9 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id, the commands */
+    int argc = 10 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id mode, the commands */
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
     char attempt_s[16] = "";
     if (job_key && attempt > 0)
@@ -95,6 +102,7 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
     argv[k++] = token;
     argv[k++] = attempt_s;
     argv[k++] = id ? id : "";
+    argv[k++] = b->best_effort ? "1" : "0";
     for (int i = 0; i < b->argc; i++)
         argv[k++] = b->argv[i];
     rconn_command_argv(rc, cb, arg, k, argv, NULL);

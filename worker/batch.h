@@ -16,6 +16,10 @@ struct batch;
 struct batch *batch_new(void);
 void batch_free(struct batch *b); /* NULL is a no-op */
 
+/* Lets each command fail on its own (a key of the wrong type, say) without stopping the others:
+ * for dead-lettering entries whose data is broken. */
+void batch_best_effort(struct batch *b);
+
 /* Appends one command; the arguments (C strings, NULL-terminated list) are copied. */
 void batch_add(struct batch *b, const char *arg, ...) __attribute__((sentinel));
 

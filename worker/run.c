@@ -100,6 +100,8 @@ static void do_call(struct run *r);
 static void run_tools(struct run *r);
 static void finish(struct run *r, const char *status, const char *error);
 static void attempt_failed(struct run *r, const char *error, bool retryable);
+static void dead_letter(struct run *r, const char *reason);
+static void cancel_io(struct run *r);
 static void on_box_checked(bool healthy, const char *err, void *arg);
 
 static void set_state(struct run *r, enum run_state s)
@@ -149,8 +151,17 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
         return false;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_error("job=%s Redis refused %s: %s", r->id, step, reply->str);
-        abandon(r, step);
+        /* Not the connection: the experiment's data (WRONGTYPE: a key of another type, set by
+         * hand?). Retrying cannot help: dead-letter it with Redis's words. */
+        char why[ERR_LEN];
+        snprintf(why, sizeof why, "Redis refused %s: %s", step, reply->str);
+        if (r->state == RUN_FINISHING) {
+            log_error("job=%s %s; it stays in the running list", r->id, why);
+            abandon(r, step);
+            return false;
+        }
+        cancel_io(r);
+        dead_letter(r, why);
         return false;
     }
     return true;
@@ -263,6 +274,13 @@ static void dead_letter(struct run *r, const char *reason)
                             "error", reason);
     char *text = json_dumps(res, JSON_COMPACT);
     json_decref(res);
+    /* A job key of another type (set by hand?) is kept aside as NS:job:ID:corrupt, so that the
+     * job hash can say what happened. Sent first on the same connection, so it runs first. */
+    static const char set_aside[] =
+        "local t = redis.call('TYPE', KEYS[1]).ok\n"
+        "if t ~= 'hash' and t ~= 'none' then redis.call('RENAME', KEYS[1], KEYS[1] .. ':corrupt') end\n"
+        "return t\n";
+    rconn_command(r->ctx.redis, NULL, NULL, "EVAL %s 1 %s", set_aside, key_job(ns, r->id).s);
     struct batch *b = batch_new();
     batch_add(b, "HSET", key_job(ns, r->id).s, "state", "failed", "error", reason, "machine", r->ctx.machine,
               "finished_at", now, NULL);
@@ -271,7 +289,10 @@ static void dead_letter(struct run *r, const char *reason)
     batch_add(b, "LPUSH", key_dead(ns).s, r->id, NULL);
     add_event(b, r, "failed", 0);
     add_event(b, r, "dead", 0);
-    run_exec(r, b, on_acked, r);
+    /* The job's keys may be what is broken (a string where a hash should be): fence on the lease
+     * only, and let each write fail alone. */
+    batch_best_effort(b);
+    batch_exec(b, r->ctx.redis, key_worker(ns, r->ctx.machine).s, r->ctx.token, NULL, 0, NULL, NULL, on_acked, r);
     free(text);
 }
 

@@ -119,6 +119,7 @@ struct worker {
     char id[300];                /* "host:pid" */
     char host[256];
     char boot_id[64];            /* the kernel's boot id: with host, tells that a holder's pid is ours to check */
+    char pid_ns[64];             /* our pid namespace ("pid:[4026531836]"): a pid means something only in it */
     char started_at[TIMEFMT_ISO_LEN];
     bool have_lease;
     ev_tstamp lease_renewed;     /* ev_now of the last renewal Redis confirmed */
@@ -546,9 +547,9 @@ static char *heartbeat_json(struct worker *w)
     if (w->ollama_ok && w->ollama)
         ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
                            w->ollama->models);
-    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:o}", "machine",
+    json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:o}", "machine",
                            w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "boot_id",
-                           w->boot_id, "version",
+                           w->boot_id, "pid_ns", w->pid_ns, "version",
                            TURNQ_VERSION, "started_at", w->started_at, "updated_at", now, "slots",
                            (int)w->cfg.slots, "busy", w->busy, "draining", w->draining, "breaker_open",
                            w->breaker_open, "running", running,
@@ -558,14 +559,17 @@ static char *heartbeat_json(struct worker *w)
     return text;
 }
 
-/* Whether a heartbeat was left by a worker of our host and boot whose process is gone (its pid is
- * ours after a container restart, or no process has it). */
+/* Whether a heartbeat was left by a worker of our host, boot and pid namespace whose process is
+ * gone (its pid is ours after a container restart, or no process has it). In another pid
+ * namespace its pid says nothing to us. */
 static bool holder_is_dead(struct worker *w, json_t *hb)
 {
     const char *host = json_string_value(json_object_get(hb, "host"));
     const char *boot = json_string_value(json_object_get(hb, "boot_id"));
+    const char *pidns = json_string_value(json_object_get(hb, "pid_ns"));
     json_int_t pid = json_integer_value(json_object_get(hb, "pid"));
-    if (!host || !boot || !w->boot_id[0] || strcmp(host, w->host) || strcmp(boot, w->boot_id) || pid <= 0)
+    if (!host || !boot || !pidns || !w->boot_id[0] || !w->pid_ns[0] || strcmp(host, w->host) ||
+        strcmp(boot, w->boot_id) || strcmp(pidns, w->pid_ns) || pid <= 0)
         return false;
     if (pid == getpid())
         return true;
@@ -746,6 +750,8 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->held = xcalloc((size_t)cfg->slots, sizeof *w->held);
     make_token(w->token);
     gethostname(w->host, sizeof w->host - 1);
+    ssize_t nl = readlink("/proc/self/ns/pid", w->pid_ns, sizeof w->pid_ns - 1);
+    w->pid_ns[nl > 0 ? nl : 0] = '\0';
     FILE *bf = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (bf) {
         if (fgets(w->boot_id, sizeof w->boot_id, bf))
