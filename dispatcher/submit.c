@@ -64,8 +64,13 @@ static const struct cfg_opt submit_opts[] = {
  * outstanding load it read (the sum of estimates queued and running there, before this
  * submission), or "" when the strategy read none.
  *
- * least-loaded: each job, in input order, goes to the candidate whose (load + estimate) / weight
- * is smallest, ties to the smaller name; the loads grow as jobs are placed.
+ * The jobs with a fixed machine (pins; all of them under hash and mod) are counted first; then
+ * the others are placed longest first (largest estimate first, ties in input order: with alike
+ * estimates that is input order), which balances the sums far better than input order does
+ * (longest-processing-time-first list scheduling); the queues still receive every job in input
+ * order.
+ * least-loaded: each job goes to the candidate whose (load + estimate) / weight is smallest, ties
+ * to the smaller name; the loads grow as jobs are placed.
  * model: among the candidates that may run the job's model (their live heartbeat's
  * ollama.models lists it, or there is no such list), those where the model is already queued,
  * running or placed by this submission and whose load / weight is still below the fair share
@@ -163,17 +168,27 @@ static const char submit_lua[] =
     "  end\n"
     "  return near or can or any\n"
     "end\n"
+    /* First the jobs whose machine is fixed (pins, hash, mod), then the others longest first
+     * (ties in input order); the queues still get them in input order, below. */
+    "local free = {}\n"
+    "local function place(i, m)\n"
+    "  local a = AJ + (i - 1) * 6\n"
+    "  local e, md = tonumber(ARGV[a + 5]), norm(ARGV[a + 6])\n"
+    "  if m == 0 then m = choose(e, md) end\n"
+    "  load[m] = load[m] + e\n"
+    "  has[m][md] = true\n"
+    "  out[(i - 1) * 4 + 4] = m\n"
+    "end\n"
     "for i = 1, n do\n"
-    "  local o, a = (i - 1) * 4, AJ + (i - 1) * 6\n"
-    "  local v = out[o + 1]\n"
+    "  local v, m = out[(i - 1) * 4 + 1], tonumber(ARGV[AJ + (i - 1) * 6 + 3])\n"
     "  if v == 'new' or v == 'replace' then\n"
-    "    local m, e, md = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 5]), norm(ARGV[a + 6])\n"
-    "    if m == 0 then m = choose(e, md) end\n"
-    "    load[m] = load[m] + e\n"
-    "    has[m][md] = true\n"
-    "    out[o + 4] = m\n"
+    "    if m > 0 then place(i, m) else free[#free + 1] = i end\n"
     "  end\n"
     "end\n"
+    "local function estimate_of(i) return tonumber(ARGV[AJ + (i - 1) * 6 + 5]) end\n"
+    "table.sort(free, function(x, y) local ex, ey = estimate_of(x), estimate_of(y)\n"
+    "  if ex ~= ey then return ex > ey end return x < y end)\n"
+    "for _, i in ipairs(free) do place(i, 0) end\n"
     "for m = 1, nm do out[#out + 1] = loads[m] end\n"
     "if conflicts > 0 or dry then return out end\n"
     "for i = 1, n do\n"
@@ -570,10 +585,11 @@ const struct disp_cmd submit_cmd = {
         "Strategies (README \"Placement\" has the exact formulas):\n"
         "  hash          rendezvous hash of the id (default): the same id, the same machine\n"
         "  mod           the k-th experiment of the input on machine (k-1) mod N of the list as given\n"
-        "  least-loaded  in input order, each to the machine with the least outstanding work (the\n"
-        "                sum of the \"estimate\" of what is queued and running there, 1 per experiment\n"
-        "                without one) per weight, counting what this submission placed so far;\n"
-        "                decided in the same atomic script as the writes\n"
+        "  least-loaded  longest \"estimate\" first, each to the machine with the least outstanding\n"
+        "                work (the sum of the estimates of what is queued and running there, 1 per\n"
+        "                experiment without one) per weight, counting what this submission placed\n"
+        "                so far; decided in the same atomic script as the writes; the queues still\n"
+        "                get the experiments in input order\n"
         "  model         keep each machine on few models: prefer a machine where the experiment's\n"
         "                model is already queued or running and which is below its fair share of\n"
         "                the work; never a machine whose worker reports an Ollama without the model\n"

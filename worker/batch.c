@@ -13,8 +13,9 @@
 static const char fence_script[] =
     "local hb = redis.call('GET', KEYS[1])\n"
     "if not hb then return redis.error_reply('FENCED this worker no longer holds the machine (lease expired)') end\n"
-    "local ok, t = pcall(cjson.decode, hb)\n"
-    "if not ok or type(t) ~= 'table' or t.token ~= ARGV[1] then\n"
+    /* The worker writes "token" second in its heartbeat: a plain search of the head is enough,
+     * and much cheaper than decoding a heartbeat that lists every running experiment. */
+    "if not string.find(string.sub(hb, 1, 256), '\"token\":\"' .. ARGV[1] .. '\"', 1, true) then\n"
     "  return redis.error_reply('FENCED another worker holds the machine') end\n"
     "if KEYS[2] and ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[2] then\n"
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"

@@ -139,6 +139,18 @@ static void abandon(struct run *r, const char *step)
     end_run(r, RUN_ABANDONED);
 }
 
+/* Errors that say "not now" rather than "never": Redis is busy with a script, loading its data
+ * set, out of memory, a read-only replica, or between primaries. */
+static bool transient_error(const char *msg)
+{
+    static const char *const transient[] = {"BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY",
+                                            "CLUSTERDOWN", "OOM", "NOREPLICAS", NULL};
+    for (int i = 0; transient[i]; i++)
+        if (!strncmp(msg, transient[i], strlen(transient[i])))
+            return true;
+    return false;
+}
+
 static bool reply_ok(struct run *r, redisReply *reply, const char *step)
 {
     if (reply == NULL) {
@@ -148,6 +160,14 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
     if (batch_fenced(reply)) {
         log_error("job=%s not %s: %s; stopping it here without writing", r->id, step, reply->str + 7);
         end_run(r, RUN_FENCED);
+        return false;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && transient_error(reply->str)) {
+        /* Redis cannot serve now (a long script, loading its data, a replica): like a lost
+         * connection, keep everything as it is and resume later. */
+        log_warn("job=%s Redis cannot serve %s now: %s", r->id, step, reply->str);
+        cancel_io(r);
+        abandon(r, step);
         return false;
     }
     if (reply->type == REDIS_REPLY_ERROR) {

@@ -123,6 +123,7 @@ struct worker {
     char started_at[TIMEFMT_ISO_LEN];
     bool have_lease;
     ev_tstamp lease_renewed;     /* ev_now of the last renewal Redis confirmed */
+    bool light_beat;             /* the heartbeat being sent skips the cancel checks */
     char holder[160];            /* who holds the machine when we wait, for the log */
     bool claim_inflight;
     enum { CLAIM_OWN, CLAIM_STEAL, CLAIM_BLOCK } claim_next; /* --steal: own queue, others', wait */
@@ -276,9 +277,14 @@ static bool lease_fresh(void *arg)
     return w->have_lease && ev_now(w->loop) - w->lease_renewed < WORKER_LEASE_TTL_S - WORKER_LEASE_MARGIN_S;
 }
 
+/* A start or a committed turn refreshes the heartbeat, so status shows it at once. These light
+ * beats skip the cancel checks, which the timer's beat does every few seconds. */
 static void on_progress(void *arg)
 {
-    heartbeat(arg);
+    struct worker *w = arg;
+    w->light_beat = true;
+    heartbeat(w);
+    w->light_beat = false;
 }
 
 /* ---- Breaker: a box whose chat calls all fail claims nothing until a health check passes ---- */
@@ -654,7 +660,7 @@ static void heartbeat(struct worker *w)
     const char *argv[11 + 2 * 1024];
     struct key jobkeys[1024];
     int nrun = 0;
-    for (long i = 0; i < w->cfg.slots && nrun < 1024; i++)
+    for (long i = 0; i < w->cfg.slots && nrun < 1024 && !w->light_beat; i++)
         if (w->slots[i])
             jobkeys[nrun++] = key_job(w->cfg.ns, run_id(w->slots[i]));
     char numkeys[16];
@@ -673,9 +679,11 @@ static void heartbeat(struct worker *w)
     argv[k++] = ttl;
     argv[k++] = w->cfg.machine;
     argv[k++] = now;
-    for (long i = 0; i < w->cfg.slots; i++)
-        if (w->slots[i])
+    for (long i = 0, n = 0; i < w->cfg.slots && n < nrun; i++)
+        if (w->slots[i]) {
             argv[k++] = run_id(w->slots[i]);
+            n++;
+        }
     rconn_command_argv(w->cmd, on_lease, w, k, argv, NULL);
     free(json);
 }

@@ -4,7 +4,9 @@
 # in the end-to-end part. Covers:
 #  - least-loaded: 12 alike experiments 6/6 over 2 machines, 3/3/3/3 over 4; existing load
 #    (queued and running, a queue entry without an estimate counts 1, one big estimate) is filled
-#    around; log-normal estimates balanced within the largest single estimate; resubmitting adds
+#    around; log-normal estimates balanced within the largest single estimate; longest first
+#    (the benchmark's 12 lengths: 34 on the busiest of 4, 68 of 2), pins counted first, queues
+#    and output still in input order; resubmitting adds
 #    nothing; --dry-run prints what the real run then does and writes nothing; the job hash holds
 #    `estimate` and `model`;
 #  - two (and four) dispatchers submitting different 50-experiment sets at the same moment end
@@ -151,6 +153,37 @@ t_eq "estimates: all three machines used" 3 "$(echo "$sums" | wc -l | tr -d ' ')
 t_ok "estimates: sums within the largest single estimate ($spread <= $emax)" \
   awk -v s="$spread" -v e="$emax" 'BEGIN { exit !(s <= e + 0.001) }'
 whole "estimates"
+
+# longest first: the log-normal lengths of the benchmark's sweep (bench/gen.py, seed 42). In
+# input order the busiest of 4 machines would get 44 of 135; longest first gets 34 (ideal 33.75).
+fresh lpt
+i=0; for e in 7 4 16 5 3 9 2 23 4 15 19 28; do i=$((i + 1)); echo "{\"id\": \"K$i\", \"model\": \"m\", \"turns\": [\"t\"], \"estimate\": $e}"; done >"$T/bench12.jsonl"
+busiest() { # busiest sum of estimates over the machines, from the job hashes
+  h_cli eval "local s = {} for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local h = redis.call('HMGET', ARGV[1] .. id, 'machine', 'estimate') s[h[1]] = (s[h[1]] or 0) + tonumber(h[2]) end
+    local mx = 0 for _, v in pairs(s) do if v > mx then mx = v end end return tostring(mx)" 1 "$NS:ids" "$NS:job:"
+}
+run submit --strategy least-loaded --machines gpu1,gpu2,gpu3,gpu4 "$T/bench12.jsonl"
+t_eq "longest first, 4 machines: the busiest gets 34 of 135" 34 "$(busiest)"
+# The queues still hold their experiments in input order (the head, the right end, first).
+order_ok=1
+for m in gpu1 gpu2 gpu3 gpu4; do
+  got=$(h_cli lrange "$NS:queue:$m" 0 -1 | tac | sed 's/^K//' | tr '\n' ' ')
+  [ "$got" = "$(echo "$got" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" ] || order_ok=0
+done
+t_eq "longest first: each queue in input order" 1 "$order_ok"
+t_eq "longest first: the output in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" \
+  "$(awk '$2 == "->" {print $1}' "$T/out" | tr '\n' ' ')"
+fresh lpt2
+run submit --strategy least-loaded --machines gpu1,gpu2 "$T/bench12.jsonl"
+t_eq "longest first, 2 machines: the busiest gets 68 of 135" 68 "$(busiest)"
+fresh lptpin
+{ echo '{"id": "PIN", "model": "m", "turns": ["t"], "estimate": 1, "machine": "gpu2"}'
+  echo '{"id": "A", "model": "m", "turns": ["t"], "estimate": 1}'
+  echo '{"id": "B", "model": "m", "turns": ["t"], "estimate": 3}'; } >"$T/lptpin.jsonl"
+run submit --strategy least-loaded --machines gpu1,gpu2 "$T/lptpin.jsonl"
+t_eq "longest first: pins counted first, then B (3) to gpu1, A (1) to gpu2" "PIN gpu2|A gpu2|B gpu1" \
+  "$(awk '$2 == "->" {print $1, $3}' "$T/out" | tr '\n' '|' | sed 's/|$//')"
 
 # ---- --dry-run runs the same script ----
 fresh lldry
