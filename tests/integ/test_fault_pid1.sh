@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_fault_pid1: the worker as PID 1 of its own PID namespace (as in a container without an
-# init), started with `unshare --pid --fork --mount-proc` (util-linux). SKIP: when unshare is not
-# permitted here.
+# init), started with `unshare --pid --fork --mount-proc` (util-linux; not as root, inside a user
+# namespace too). SKIP: when unshare is not permitted here.
 #   - SIGTERM to it (PID 1 ignores signals it has no handler for) with experiments in flight: it
 #     exits 0, its running experiments are requeued, the lease is released, and a later worker
 #     (an ordinary process) finishes them;
@@ -15,9 +15,14 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/invariant.sh"
-if ! why=$(unshare --pid --fork --mount-proc true 2>&1); then
-  echo "SKIP: test_fault_pid1: unshare --pid --fork --mount-proc is not permitted here: $why"
-  exit 0
+# As root, a PID namespace needs nothing else; otherwise try inside a user namespace.
+UNSHARE=(unshare --pid --fork --mount-proc)
+if ! why=$("${UNSHARE[@]}" true 2>&1); then
+  UNSHARE=(unshare --user --map-root-user --pid --fork --mount-proc)
+  if ! why2=$("${UNSHARE[@]}" true 2>&1); then
+    echo "SKIP: test_fault_pid1: unshare --pid --fork --mount-proc is not permitted here: $why (with --user --map-root-user: $why2)"
+    exit 0
+  fi
 fi
 h_redis_start || exit 1
 NS=$TURNQ_NAMESPACE
@@ -25,7 +30,7 @@ NS=$TURNQ_NAMESPACE
 # process (whose exit status is the worker's), WPID_TAG the worker as seen from here.
 ns_worker() {
   local tag=$1 u; shift
-  unshare --pid --fork --mount-proc "$H_BIN/worker" "$@" >>"$H_DIR/worker-$tag.log" 2>&1 &
+  "${UNSHARE[@]}" "$H_BIN/worker" "$@" >>"$H_DIR/worker-$tag.log" 2>&1 &
   u=$!
   H_PIDS+=("$u")
   eval "UPID_$tag=$u"

@@ -38,7 +38,7 @@ t_eq "single: exit 0" 0 "$RC"
 t_eq "single: line" "S1 -> gpu1 queued" "$(head -n1 "$T/out")"
 t_eq "single: summary" "1 experiment: 1 queued, 0 unchanged" "$(tail -n1 "$T/out")"
 t_ok "single: warns that gpu1 has no live worker" has_err 'warning: no live worker for gpu1'
-t_eq "single: hash fields, no others" "attempts interrupted machine spec state submitted_at turn" \
+t_eq "single: hash fields, no others" "attempts estimate interrupted machine model spec state submitted_at turn" \
   "$(h_cli hkeys "$NS:job:S1" | sort | tr '\n' ' ' | sed 's/ $//')"
 t_eq "single: spec canonical" '{"id":"S1","model":"qwen3:8b","turns":["hello"]}' "$(spec S1)"
 t_eq "single: state" queued "$(field S1 state)"
@@ -217,7 +217,7 @@ t_eq "force: done one replaced, exit 0" 0 "$RC"
 t_ok "force: line says replaced" grep -q '^C1 -> gpu1 replaced$' "$T/out"
 t_eq "force: summary" "2 experiments: 1 queued, 0 unchanged, 1 replaced" "$(tail -n1 "$T/out")"
 t_eq "force: new spec" '{"id":"C1","model":"m","turns":["CHANGED"]}' "$(spec C1)"
-t_eq "force: hash rewritten, old fields gone" "attempts interrupted machine spec state submitted_at turn" \
+t_eq "force: hash rewritten, old fields gone" "attempts estimate interrupted machine model spec state submitted_at turn" \
   "$(h_cli hkeys "$NS:job:C1" | sort | tr '\n' ' ' | sed 's/ $//')"
 t_eq "force: state queued, attempts 0" "queued 0" "$(field C1 state) $(field C1 attempts)"
 t_eq "force: turns, transcript, result deleted" "0 0 0" \
