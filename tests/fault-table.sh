@@ -69,7 +69,8 @@ for sc in "${order[@]}"; do
 done
 echo "| **total** | $tr | $te | $tl | $tt | $tf |"
 echo
+ver=$("$TURNQ_BIN/worker" --version 2>/dev/null | awk '{print $NF}')
 echo "\`tests/fault-table.sh${1:+ $1}${2:+ $2}\`: $N run(s) of each script, $(( $(date +%s) - t0 )) s," \
-  "$(git describe --tags --always --dirty 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d)."
+  "turnq ${ver:-?}, $(nproc 2>/dev/null || echo '?') cores, $(date -u +%Y-%m-%d)."
 [ "$bad" -eq 0 ] && rm -rf "$logs"
 exit "$bad"

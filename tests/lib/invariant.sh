@@ -66,7 +66,7 @@ return cjson.encode({ids = out, lists = lists, dead = dstate})
 
 inv_check() {
   local scen=$1 runs=$2; shift 2
-  local ns=$TURNQ_NAMESPACE snap f
+  local ns=$TURNQ_NAMESPACE snap
   snap=$(redis-cli -p "$H_REDIS_PORT" --raw eval "$INV_SNAPSHOT_LUA" 0 "$ns" 2>&1)
   if ! jq -e . >/dev/null 2>&1 <<<"$snap"; then
     t_fail "$scen: invariant: read the namespace from Redis" "$snap"
@@ -216,11 +216,6 @@ inv_redis_restart() {
   H_REDIS_PID=$!
   H_PIDS+=("$H_REDIS_PID")
   h_wait 15 "redis-cli -p $H_REDIS_PORT ping | grep -q PONG"
-}
-# inv_dump: what went on, for a failing scenario's log.
-inv_dump() {
-  echo "---- dispatcher status"
-  "$H_BIN/dispatcher" status 2>&1 | head -40
 }
 # inv_own_port VAR: a free port below the ephemeral range, for a sim that must come back on it.
 inv_own_port() {
