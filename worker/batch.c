@@ -1,6 +1,7 @@
 /* batch: one EVAL of a small interpreter script: check the fence, then run each command.
  * ARGV is: token, attempt ("" for no attempt check), the experiment id (for the running-list
- * check), "1" for best effort, then per command its argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
+ * check), "1" for best effort, the job's expected `turn` ("" for none), then per command its
+ * argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
 #include "batch.h"
 
 #include <stdarg.h>
@@ -21,8 +22,10 @@ static const char fence_script[] =
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
     "if KEYS[3] and not redis.call('LPOS', KEYS[3], ARGV[3]) then\n"
     "  return redis.error_reply('FENCED the experiment is no longer in this machine\\'s running list (recovered or cancelled)') end\n"
+    "if KEYS[2] and ARGV[5] ~= '' and (redis.call('HGET', KEYS[2], 'turn') or '0') ~= ARGV[5] then\n"
+    "  return redis.error_reply('FENCED the experiment is not at the turn this write expects') end\n"
     "local call = ARGV[4] == '1' and redis.pcall or redis.call\n"
-    "local out, i = {}, 5\n"
+    "local out, i = {}, 6\n"
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
     "  out[#out + 1] = call(unpack(ARGV, i + 1, i + n))\n"
@@ -34,6 +37,7 @@ struct batch {
     char **argv;  /* the script's ARGV after the fence's: count, args, count, args ... */
     int argc, cap;
     bool best_effort; /* each command may fail (redis.pcall) without undoing the others */
+    char expect_turn[16]; /* "" or the job hash's `turn` the write requires */
 };
 
 struct batch *batch_new(void)
@@ -65,6 +69,11 @@ void batch_best_effort(struct batch *b)
     b->best_effort = true;
 }
 
+void batch_expect_turn(struct batch *b, int turn)
+{
+    snprintf(b->expect_turn, sizeof b->expect_turn, "%d", turn);
+}
+
 void batch_add(struct batch *b, const char *arg, ...)
 {
     int count_at = b->argc;
@@ -86,7 +95,7 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
 {
     if (!job_key)
         running_key = NULL; /* the running-list check comes with the job check */
-    int argc = 10 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id mode, the commands */
+    int argc = 11 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id mode turn, the commands */
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
     char attempt_s[16] = "";
     if (job_key && attempt > 0)
@@ -104,6 +113,7 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
     argv[k++] = attempt_s;
     argv[k++] = id ? id : "";
     argv[k++] = b->best_effort ? "1" : "0";
+    argv[k++] = job_key ? b->expect_turn : "";
     for (int i = 0; i < b->argc; i++)
         argv[k++] = b->argv[i];
     rconn_command_argv(rc, cb, arg, k, argv, NULL);

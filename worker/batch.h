@@ -20,6 +20,10 @@ void batch_free(struct batch *b); /* NULL is a no-op */
  * for dead-lettering entries whose data is broken. */
 void batch_best_effort(struct batch *b);
 
+/* Requires the job hash's `turn` to be `turn` (with a job_key fence): a commit of turn N needs
+ * N-1, so a delayed commit from an abandoned attempt cannot slip in twice. */
+void batch_expect_turn(struct batch *b, int turn);
+
 /* Appends one command; the arguments (C strings, NULL-terminated list) are copied. */
 void batch_add(struct batch *b, const char *arg, ...) __attribute__((sentinel));
 

@@ -46,6 +46,7 @@ struct run {
     long errors;                   /* attempts that failed on errors before this one */
     long interrupted;              /* starts cut short by a crash or a stop, before this one */
     bool resumed;                  /* taken back from the running list: the last start was cut short */
+    bool fix_turn;                 /* the hash's turn disagrees with the committed list: set it */
     int committed;                 /* last committed turn */
     int turn;                      /* the turn being run */
     int total_calls;               /* calls in this attempt */
@@ -158,8 +159,12 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
         return false;
     }
     if (batch_fenced(reply)) {
+        /* The lease is gone (stop claiming), or only this experiment is no longer ours to write
+         * (recovered, cancelled, a newer attempt): either way, stop here without writing. */
+        bool lease = strstr(reply->str, "holds the machine") != NULL;
         log_error("job=%s not %s: %s; stopping it here without writing", r->id, step, reply->str + 7);
-        end_run(r, RUN_FENCED);
+        cancel_io(r);
+        end_run(r, lease ? RUN_FENCED : RUN_ABANDONED);
         return false;
     }
     if (reply->type == REDIS_REPLY_ERROR && transient_error(reply->str)) {
@@ -444,6 +449,7 @@ static void commit_turn(struct run *r, const char *stop)
     snprintf(t, sizeof t, "%d", r->turn);
     const char *ns = r->ctx.ns;
     struct batch *b = batch_new();
+    batch_expect_turn(b, r->turn - 1);
     batch_add(b, "RPUSH", key_turns(ns, r->id).s, rec_text, NULL);
     batch_add(b, "RPUSH", key_transcript(ns, r->id).s, msgs_text, NULL);
     batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
@@ -911,6 +917,10 @@ static void mark_running(struct run *r)
     if (r->restart) {
         batch_add(b, "DEL", key_turns(ns, r->id).s, key_transcript(ns, r->id).s, NULL);
         batch_add(b, "HSET", key_job(ns, r->id).s, "turn", "0", NULL);
+    } else if (r->fix_turn) {
+        char t[16];
+        snprintf(t, sizeof t, "%d", r->committed);
+        batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
     }
     add_event(b, r, "claimed", r->committed);
     run_exec(r, b, on_marked, r);
@@ -947,6 +957,7 @@ static void on_turns(struct rconn *rc, redisReply *reply, void *arg)
         log_warn("job=%s job hash says turn %d, but %zu turns are committed; going by the turns", r->id, r->committed,
                  reply->elements);
         r->committed = (int)reply->elements;
+        r->fix_turn = true;
     }
     if (r->restart && r->committed > 0) {
         log_info("job=%s resume: restart: dropping %d committed turns", r->id, r->committed);
