@@ -435,17 +435,28 @@ out:
     return rc;
 }
 
+int disp_all_ids(struct disp *d, struct strvec *out)
+{
+    redisReply *r;
+    int rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL);
+    if (rc)
+        return rc;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            strvec_pushn(out, r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    return 0;
+}
+
 int disp_ids_in_state(struct disp *d, const char *const *states, struct strvec *out)
 {
     redisReply *r;
-    int rc = disp_connect(d);
-    if (rc || (rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL)))
-        return rc;
     struct strvec ids = {0};
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            strvec_pushn(&ids, r->element[i]->str, r->element[i]->len);
-    freeReplyObject(r);
+    int rc = disp_connect(d);
+    if (rc || (rc = disp_all_ids(d, &ids))) {
+        strvec_free(&ids);
+        return rc;
+    }
     for (size_t base = 0; rc == 0 && base < ids.n; base += DISP_PIPELINE) {
         size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
         for (size_t i = base; i < end; i++)

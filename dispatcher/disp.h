@@ -102,6 +102,9 @@ int disp_reply(struct disp *d, redisReply **out);
  * Returns 0 (out may be empty) or an exit code after printing. */
 int disp_machines(struct disp *d, struct strvec *out);
 
+/* Appends every id of NS:ids, in submission order, to out. Returns 0 or an exit code. */
+int disp_all_ids(struct disp *d, struct strvec *out);
+
 /* The weight --machines gives `machine` ("gpu1=2"), 1 when it names none or is not given. */
 double disp_weight(const struct disp *d, const char *machine);
 

@@ -17,17 +17,9 @@
  * hash), or all of NS:ids in score order. */
 static int collect_ids(struct disp *d, const char **args, int nargs, struct strvec *ids)
 {
-    redisReply *r;
     int rc;
-    if (nargs == 0) {
-        if ((rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL)))
-            return rc;
-        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-            if (r->element[i]->type == REDIS_REPLY_STRING)
-                strvec_pushn(ids, r->element[i]->str, r->element[i]->len);
-        freeReplyObject(r);
-        return 0;
-    }
+    if (nargs == 0)
+        return disp_all_ids(d, ids);
     for (int i = 0; i < nargs; i++) {
         if (!job_id_valid(args[i])) {
             disp_errf("results: '%s' is not an experiment id: use 1 to %d of A-Z a-z 0-9 . _ : -", args[i], JOB_ID_MAX);

@@ -80,14 +80,12 @@ static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_st
                      size_t totals[S_N], struct strvec *ids_out)
 {
     redisReply *r;
-    int rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL);
-    if (rc)
-        return rc;
     struct strvec ids = {0};
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            strvec_pushn(&ids, r->element[i]->str, r->element[i]->len);
-    freeReplyObject(r);
+    int rc = disp_all_ids(d, &ids);
+    if (rc) {
+        strvec_free(&ids);
+        return rc;
+    }
     for (size_t base = 0; rc == 0 && base < ids.n; base += DISP_PIPELINE) {
         size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
         for (size_t i = base; i < end; i++)
