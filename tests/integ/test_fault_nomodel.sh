@@ -20,22 +20,22 @@ h_sim_start nm --latency-ms 20 || exit 1
   echo '{"id": "X2", "model": "nosuch:1b", "turns": ["a", "b"], "tools": ['"$INV_TOOL"']}'
 } | h_disp submit --machines nm - >/dev/null 2>&1
 h_worker_start nm
-inv_own_port PG
-inv_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b,llama3:8b || exit 1
+h_own_port PG
+h_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b,llama3:8b || exit 1
 { inv_jobs G 1 12 | sed 's/qwen3:8b/llama3:8b/'; inv_jobs G 2 3 | tail -n1; } | h_disp submit --machines gone - >/dev/null 2>&1
 h_worker_start gone --ollama "$SIM_URL_gone"
 
 # ---- the model disappears mid-experiment ----
 t_ok "gone: G1 past turn 2" h_wait 15 "[ \"\$(inv_field G1 turn)\" -ge 2 ] 2>/dev/null"
 inv_sim_stop gone
-inv_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b || t_fail "gone: box back without llama3"
+h_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b || t_fail "gone: box back without llama3"
 t_ok "gone: G1 ends" h_wait 20 "[ \"\$(inv_state G1)\" = failed ]"
 k=$(h_cli llen "$NS:turns:G1")
 t_ok "gone: G1 failed with its committed turns kept ($k)" test "$k" -ge 2
 t_ok "gone: the error names the missing model" bash -c "redis-cli -p $H_REDIS_PORT hget '$NS:job:G1' error | grep -q 'llama3'"
 t_ok "gone: G2 (qwen3) still ends done" h_wait 20 "[ \"\$(inv_state G2)\" = done ]"
 inv_sim_stop gone
-inv_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b,llama3:8b || t_fail "gone: box back with llama3"
+h_sim_on_port gone "$PG" --latency-ms 100 --models qwen3:8b,llama3:8b || t_fail "gone: box back with llama3"
 h_disp retry G1 >"$H_DIR/retry.out" 2>&1
 t_ok "gone: dispatcher retry G1 says it resumes at turn $((k + 1))" grep -q "resumes at turn $((k + 1))" "$H_DIR/retry.out"
 t_ok "gone: G1 done after the retry" h_wait 20 "[ \"\$(inv_state G1)\" = done ]"

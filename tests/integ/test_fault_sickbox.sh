@@ -14,12 +14,12 @@ h_redis_start || exit 1
 NS=$TURNQ_NAMESPACE
 hb() { h_cli get "$NS:worker:$1"; }
 for m in s500 sreset sdown; do
-  inv_own_port "PORT_$m"
+  h_own_port "PORT_$m"
   up=$(echo "$m" | tr a-z A-Z)
   inv_jobs "${up}_" 3 3 "\"tools\": [$INV_TOOL]" | h_disp submit --machines "$m" - >/dev/null 2>&1
 done
-inv_sim_on_port s500 "$PORT_s500" --fail-every 1 --fail-mode 500 || exit 1
-inv_sim_on_port sreset "$PORT_sreset" --fail-every 1 --fail-mode reset || exit 1
+h_sim_on_port s500 "$PORT_s500" --fail-every 1 --fail-mode 500 || exit 1
+h_sim_on_port sreset "$PORT_sreset" --fail-every 1 --fail-mode reset || exit 1
 SIM_LOG_sdown=$H_DIR/sim-sdown.jsonl
 for m in s500 sreset sdown; do
   eval "inv_wstart $m --machine $m --ollama http://127.0.0.1:\$PORT_$m --max-attempts 2"
@@ -43,8 +43,8 @@ t_eq "nothing failed" 0 "$(inv_count failed)"
 for m in s500 sreset; do eval "kill -0 \$WPID_$m" && t_pass "$m: worker still running"; done
 
 # ---- the boxes recover ----
-for m in s500 sreset; do inv_sim_stop "$m"; eval "inv_sim_on_port $m \$PORT_$m" || t_fail "$m back"; done
-inv_sim_on_port sdown "$PORT_sdown" || t_fail "sdown up"
+for m in s500 sreset; do inv_sim_stop "$m"; eval "h_sim_on_port $m \$PORT_$m" || t_fail "$m back"; done
+h_sim_on_port sdown "$PORT_sdown" || t_fail "sdown up"
 t_ok "once healthy, everything ends" h_wait 40 inv_ended
 t_eq "all 9 done" 9 "$(inv_count done)"
 t_eq "still nothing in the dead list" 0 "$(h_cli llen "$NS:dead")"

@@ -50,29 +50,9 @@ no_resend() {
     "$(chat "$log" "$id" | jq -s -r 'if [.[].turn] == ([.[].turn] | sort) then "ok" else "back: \([.[].turn])" end')"
 }
 
-# own_port VAR: a free port below the ephemeral range, for a sim that must come back on it.
-own_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 12000 ))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-    eval "$1=$p"; return
-  done
-}
-# sim_on_port NAME PORT [flags]: a sim on a port of our choosing (log appended to $T/sim-NAME.jsonl).
-sim_on_port() {
-  local name=$1 port=$2; shift 2
-  rm -f "$T/sim-$name.port"
-  "$H_BIN/ollama-sim" --port "$port" --port-file "$T/sim-$name.port" --log "$T/sim-$name.jsonl" "$@" \
-    >>"$T/sim-$name.log" 2>&1 &
-  H_PIDS+=("$!")
-  eval "SIMPID_$name=$!"
-  h_wait 10 "[ -s '$T/sim-$name.port' ]"
-}
-
 # ---- start everything ----
-own_port PR
-sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim started"
+h_own_port PR
+h_sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim started"
 echo "{\"id\": \"RS1\", \"model\": \"qwen3:8b\", \"turns\": $(seq 1 40 | jq -R . | jq -sc .)}" |
   h_disp submit --machines rst - >/dev/null 2>&1
 h_worker_start rst --ollama "http://127.0.0.1:$PR" --max-attempts 1
@@ -85,8 +65,8 @@ done
 h_sim_start flaky --fail-every 2 --fail-mode 500 --actions 6 || exit 1
 job FL1 1 '"max_actions_per_turn": 8' | h_disp submit --machines flaky - >/dev/null 2>&1
 h_worker_start flaky
-own_port PF
-sim_on_port fall "$PF" --fail-every 1 --fail-mode 500 || t_fail "always-500 sim started"
+h_own_port PF
+h_sim_on_port fall "$PF" --fail-every 1 --fail-mode 500 || t_fail "always-500 sim started"
 job FA1 2 | h_disp submit --machines fall - >/dev/null 2>&1
 job FA2 1 | h_disp submit --machines fall - >/dev/null 2>&1
 h_worker_start fall --ollama "http://127.0.0.1:$PF" --max-attempts 2
@@ -111,7 +91,7 @@ h_worker_start poison
 
 # ---- Ollama restarted mid-run: take it down now, bring it back at the end ----
 t_ok "ollama restart: RS1 past turn 2" h_wait 15 "[ \"\$(field RS1 turn)\" -ge 2 ] 2>/dev/null"
-kill -TERM "$SIMPID_rst"
+kill -TERM "$SIM_PID_rst"
 down_ms=$(( $(date +%s%N) / 1000000 ))
 K_RS=$(h_cli lrange "$NS:turns:RS1" 0 -1 | wc -l | tr -d ' ')
 
@@ -150,9 +130,9 @@ t_eq "always 500: FA2 never claimed (queue keeps both)" "2 0" "$(llen "$NS:queue
 t_ok "always 500: the job hash says why" bash -c "redis-cli -p $H_REDIS_PORT hget '$NS:job:FA1' error | grep -q 'fails every call'"
 t_ok "always 500: worker still running" kill -0 "$WORKER_PID_fall"
 # The box recovers: the sim restarted on the same port without faults.
-eval "kill \$SIMPID_fall"
-h_wait 10 "! kill -0 \$SIMPID_fall 2>/dev/null"
-sim_on_port fall "$PF" || t_fail "always-500 sim back healthy"
+eval "kill \$SIM_PID_fall"
+h_wait 10 "! kill -0 \$SIM_PID_fall 2>/dev/null"
+h_sim_on_port fall "$PF" || t_fail "always-500 sim back healthy"
 t_ok "always 500: once healthy, FA1 and FA2 end" h_wait 40 "ended FA1 && ended FA2"
 t_eq "always 500: both done" "done done" "$(state FA1) $(state FA2)"
 t_eq "always 500: FA1 records 1..2 once each" "1 2" "$(turn_list FA1)"
@@ -211,7 +191,7 @@ t_eq "re-pushed done id: not left in the running list or queue" "0 0" \
 t_ok "ollama restart: heartbeat says the Ollama is gone" h_wait 10 "[ \"\$(h_cli get $NS:worker:rst | jq -c .ollama)\" = null ]"
 u0=$(h_cli get "$NS:worker:rst" | jq -r .updated_at)
 h_wait 8 "[ \"\$(h_cli get $NS:worker:rst | jq -r .updated_at)\" != '$u0' ]"
-sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim back"
+h_sim_on_port rst "$PR" --latency-ms 100 --actions 0 || t_fail "restartable sim back"
 t_ok "ollama restart: RS1 ends" h_wait 20 "ended RS1"
 t_eq "ollama restart: RS1 done, not failed by the outage" done "$(state RS1)"
 t_eq "ollama restart: RS1 records 1..40 once each" "$(seq 1 40 | tr '\n' ' ' | sed 's/ $//')" "$(turn_list RS1)"

@@ -5,6 +5,7 @@
 #   . "$(dirname "$0")/../lib/harness.sh"
 #   h_redis_start                      # exports TURNQ_REDIS, TURNQ_NAMESPACE; h_cli runs redis-cli
 #   h_sim_start gpu1 --latency-ms 5    # sets SIM_URL_gpu1, SIM_LOG_gpu1
+#   h_own_port P; h_sim_on_port gpu1 $P  # a sim on a fixed port, to stop and start again
 #   h_worker_start gpu1 --slots 2      # worker for machine gpu1 against SIM_URL_gpu1
 #   h_wait 20 'condition command'      # polls every 50 ms, at most 20 s; returns 1 on timeout
 #   t_ok "name" command...; t_eq "name" expected actual
@@ -110,6 +111,27 @@ h_sim_start() {
   h_wait 10 "[ -s '$pf' ]" || { echo "FAIL: ollama-sim $name did not start"; return 1; }
   eval "SIM_URL_$name=http://127.0.0.1:$(cat "$pf")"
   eval "SIM_LOG_$name=$H_DIR/sim-$name.jsonl"
+}
+
+# h_own_port VAR: a free port below the ephemeral range, for a sim that must come back on it.
+h_own_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    eval "$1=$p"; return
+  done
+}
+# h_sim_on_port NAME PORT [flags]: a sim on a port of our choosing, its log appended to
+# $H_DIR/sim-NAME.jsonl (SIM_LOG_NAME), pid in SIM_PID_NAME; started again the same way.
+h_sim_on_port() {
+  local name=$1 port=$2; shift 2
+  rm -f "$H_DIR/sim-$name.port"
+  "$H_BIN/ollama-sim" --port "$port" --port-file "$H_DIR/sim-$name.port" --log "$H_DIR/sim-$name.jsonl" "$@" \
+    >>"$H_DIR/sim-$name.log" 2>&1 &
+  H_PIDS+=("$!")
+  eval "SIM_PID_$name=$! SIM_URL_$name=http://127.0.0.1:$port SIM_LOG_$name=$H_DIR/sim-$name.jsonl"
+  h_wait 10 "[ -s '$H_DIR/sim-$name.port' ]"
 }
 
 # ---- workers ----

@@ -217,26 +217,6 @@ inv_redis_restart() {
   H_PIDS+=("$H_REDIS_PID")
   h_wait 15 "redis-cli -p $H_REDIS_PORT ping | grep -q PONG"
 }
-# inv_own_port VAR: a free port below the ephemeral range, for a sim that must come back on it.
-inv_own_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 12000 ))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-    eval "$1=$p"; return
-  done
-}
-# inv_sim_on_port NAME PORT [flags]: a sim on a port of our choosing, its log appended to
-# $H_DIR/sim-NAME.jsonl (SIM_LOG_NAME), pid in SIM_PID_NAME; started again the same way.
-inv_sim_on_port() {
-  local name=$1 port=$2; shift 2
-  rm -f "$H_DIR/sim-$name.port"
-  "$H_BIN/ollama-sim" --port "$port" --port-file "$H_DIR/sim-$name.port" --log "$H_DIR/sim-$name.jsonl" "$@" \
-    >>"$H_DIR/sim-$name.log" 2>&1 &
-  H_PIDS+=("$!")
-  eval "SIM_PID_$name=$! SIM_URL_$name=http://127.0.0.1:$port SIM_LOG_$name=$H_DIR/sim-$name.jsonl"
-  h_wait 10 "[ -s '$H_DIR/sim-$name.port' ]"
-}
 # inv_sim_stop NAME: stops that sim and waits until it is gone.
 inv_sim_stop() {
   local p; eval "p=\$SIM_PID_$1"
