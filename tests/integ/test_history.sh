@@ -164,42 +164,11 @@ done
 # entry of the transcript plus this turn's messages up to the reply; for reset: the system
 # message plus this turn's) returns the same reply (tool call ids hash the whole conversation
 # sent) and token counts (from its size) that must sum to the turn's record.
-REPLAY='
-import json, sys, urllib.request
-url, spec, res, tr = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
-carry = spec.get("history") == "carry"
-sysmsg = [{"role": "system", "content": spec["system"]}] if spec.get("system") else []
-conv, probs = [], []
-for t, (entry, rec) in enumerate(zip(tr, res["turns"]), 1):
-    msgs = entry if carry else [m for m in entry if m.get("role") != "system"]
-    base = conv if carry else sysmsg
-    pt = et = 0
-    for i, m in enumerate(msgs):
-        if m.get("role") != "assistant":
-            continue
-        body = {"model": spec["model"], "messages": base + msgs[:i], "stream": False}
-        for k in ("tools", "options", "keep_alive"):
-            if spec.get(k):
-                body[k] = spec[k]
-        req = urllib.request.Request(url + "/api/chat", json.dumps(body).encode(), {"Content-Type": "application/json"})
-        r = json.load(urllib.request.urlopen(req, timeout=10))
-        pt += r["prompt_eval_count"]
-        et += r["eval_count"]
-        want = {k: v for k, v in r["message"].items() if v not in ("", None, [])}
-        got = {k: v for k, v in m.items() if v not in ("", None, [])}
-        if want != got:
-            probs.append("turn %d message %d: %s, the sim replies %s" % (t, i + 1, json.dumps(got), json.dumps(want)))
-    if (pt, et) != (rec["prompt_tokens"], rec["eval_tokens"]):
-        probs.append("turn %d: record tokens %s/%s, sums of its calls %d/%d" % (t, rec["prompt_tokens"], rec["eval_tokens"], pt, et))
-    if carry:
-        conv = base + msgs
-print("\n".join(probs), end="")
-'
 replay() { # ID BOX
   local url; eval "url=\$SIM_URL_$2"
   h_cli hget "$NS:job:$1" spec >"$T/rp-spec.json"; res "$1" >"$T/rp-res.json"
   h_cli lrange "$NS:transcript:$1" 0 -1 | jq -s . >"$T/rp-tr.json"
-  python3 -c "$REPLAY" "$url" "$T/rp-spec.json" "$T/rp-res.json" "$T/rp-tr.json" 2>&1
+  python3 "$H_ROOT/tests/lib/replay.py" "$url" "$T/rp-spec.json" "$T/rp-res.json" "$T/rp-tr.json" 2>&1
 }
 for id in $IDS; do
   t_eq "$id: replayed calls give the transcript's replies and the record's token sums" "" "$(replay "$id" "${J_BOX[$id]}")"
