@@ -275,9 +275,8 @@ struct job *job_from_json(json_t *obj, char err[ERR_LEN])
         return NULL;
     }
     j->spec = json_incref(obj);
-    char *canon = job_canonical(j);
-    size_t len = strlen(canon);
-    free(canon);
+    j->canon = job_canonical(j);
+    size_t len = strlen(j->canon);
     if (len > JOB_MAX_BYTES) {
         set_err(err, "job: %zu bytes of JSON, more than the limit of %d", len, JOB_MAX_BYTES);
         job_free(j);
@@ -304,6 +303,7 @@ void job_free(struct job *j)
     if (!j)
         return;
     json_decref(j->spec);
+    free(j->canon);
     free(j);
 }
 
@@ -312,6 +312,11 @@ char *job_canonical(const struct job *j)
     /* 17 significant digits: a double survives the round trip, so the same number always prints
      * the same way. */
     return json_dumps(j->spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+}
+
+const char *job_canonical_text(const struct job *j)
+{
+    return j->canon;
 }
 
 json_t *job_merge(json_t *defaults, json_t *exp)
@@ -379,11 +384,7 @@ static int list_add(struct job_list *l, struct job *j)
     bool found;
     size_t h = index_find(l, j->id, &found);
     if (found) {
-        char *a = job_canonical(l->v[l->index->slot[h] - 1]), *b = job_canonical(j);
-        int same = !strcmp(a, b);
-        free(a);
-        free(b);
-        if (!same)
+        if (strcmp(job_canonical_text(l->v[l->index->slot[h] - 1]), job_canonical_text(j)))
             return -1;
         job_free(j);
         return 0;

@@ -40,6 +40,7 @@ struct job {
     const char *machine;      /* pinned machine or NULL */
     bool resume_restart;      /* "resume": "restart": a resumed attempt starts again at turn 1 */
     double estimate;          /* expected work, for least-loaded placement; 1 when absent */
+    char *canon;              /* the canonical text (job_canonical), made once: owned */
 };
 
 /* ---- One job ---- */
@@ -58,6 +59,8 @@ void job_free(struct job *j); /* job_free(NULL) is a no-op */
 /* Returns the canonical text of the spec (compact, keys sorted), caller frees. Two jobs have the
  * same spec exactly when these strings are equal. */
 char *job_canonical(const struct job *j);
+/* The same text, kept in the job (made once by job_from_json): borrowed. */
+const char *job_canonical_text(const struct job *j);
 
 /* Returns a new reference: `exp` merged over `defaults`. Top-level keys of exp replace those of
  * defaults, except `options` and `params`, which are merged key by key. Neither input changes. */

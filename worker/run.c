@@ -428,7 +428,7 @@ static void on_committed(struct rconn *rc, redisReply *reply, void *arg)
     r->committed = r->turn;
     json_array_append_new(r->turn_records, record);
     if (r->ctx.on_progress)
-        r->ctx.on_progress(r->ctx.progress_arg);
+        r->ctx.on_progress(r->ctx.progress_arg, false);
     if (r->job->history == JOB_HISTORY_CARRY) {
         json_decref(r->conversation);
         r->conversation = json_incref(r->messages);
@@ -887,7 +887,7 @@ static void on_marked(struct rconn *rc, redisReply *reply, void *arg)
         log_info("job=%s started: %d turns, model %s (attempt %d)", r->id, r->job->nturns, r->job->model, r->attempt);
     r->turn = r->committed + 1;
     if (r->ctx.on_progress)
-        r->ctx.on_progress(r->ctx.progress_arg);
+        r->ctx.on_progress(r->ctx.progress_arg, true);
     start_env(r);
 }
 

@@ -32,7 +32,7 @@ struct run_ctx {
     long max_interruptions;           /* starts cut short by crashes or stops before "failed" */
     double load_timeout_s;            /* first byte of a call (a cold model load) */
     double idle_timeout_s;            /* silence once a call's stream flows */
-    void (*on_progress)(void *arg);   /* after a start and each committed turn (heartbeat) */
+    void (*on_progress)(void *arg, bool started); /* after a start (started) and each committed turn: heartbeat */
     void *progress_arg;
     /* After a box check (a call kept failing): healthy or not, and the job checked with. */
     void (*on_box)(void *arg, bool healthy, const char *err, const struct job *job);

@@ -39,7 +39,8 @@
 #define WORKER_STEAL_BLOCK_S 0.5  /* --steal: wait on our own queue this long between steal tries */
 #define WORKER_STEAL_DEPTH "32"   /* how far from the back of another queue to look */
 #define WORKER_BREAKER_MIN_S 2.0  /* health checks of a failing box: first delay, doubling... */
-#define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */ /* no reply this long while commands wait: reconnect */
+#define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */
+#define WORKER_PROGRESS_MIN_S 1.0 /* progress beats (a start, a committed turn): at most this often */ /* no reply this long while commands wait: reconnect */
 
 /* KEYS: heartbeat, machines, lastseen, then the job hash of each running experiment. ARGV: json,
  * token, ttl, machine, now, then the running ids. Returns {1, "", cancelled ids...} when the lease
@@ -124,6 +125,8 @@ struct worker {
     bool have_lease;
     ev_tstamp lease_renewed;     /* ev_now of the last renewal Redis confirmed */
     bool light_beat;             /* the heartbeat being sent skips the cancel checks */
+    ev_tstamp last_beat;         /* ev_now of the last heartbeat sent */
+    ev_timer progress_timer;     /* a progress beat held back so beats stay WORKER_PROGRESS_MIN_S apart */
     char holder[160];            /* who holds the machine when we wait, for the log */
     bool claim_inflight;
     enum { CLAIM_OWN, CLAIM_STEAL, CLAIM_BLOCK } claim_next; /* --steal: own queue, others', wait */
@@ -167,6 +170,7 @@ static void really_quit(struct worker *w)
     ev_timer_stop(w->loop, &w->grace);
     ev_timer_stop(w->loop, &w->breaker_timer);
     ev_timer_stop(w->loop, &w->beat);
+    ev_timer_stop(w->loop, &w->progress_timer);
     ev_timer_stop(w->loop, &w->quit_timer);
     ev_break(w->loop, EVBREAK_ALL);
 }
@@ -277,14 +281,37 @@ static bool lease_fresh(void *arg)
     return w->have_lease && ev_now(w->loop) - w->lease_renewed < WORKER_LEASE_TTL_S - WORKER_LEASE_MARGIN_S;
 }
 
-/* A start or a committed turn refreshes the heartbeat, so status shows it at once. These light
- * beats skip the cancel checks, which the timer's beat does every few seconds. */
-static void on_progress(void *arg)
+/* A start or a committed turn refreshes the heartbeat, so status shows it within a second. These
+ * light beats skip the cancel checks, which the timer's beat does every few seconds. On a fast box
+ * turns commit hundreds of times a second: one beat per turn would cost more than the turn's own
+ * writes, so progress beats are held back to one per WORKER_PROGRESS_MIN_S (the last one is
+ * always sent, late by at most that). A start is sent at once. */
+static void light_beat(struct worker *w)
 {
-    struct worker *w = arg;
     w->light_beat = true;
     heartbeat(w);
     w->light_beat = false;
+}
+
+static void on_progress_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    light_beat(t->data);
+}
+
+static void on_progress(void *arg, bool started)
+{
+    struct worker *w = arg;
+    if (ev_is_active(&w->progress_timer) && !started)
+        return; /* a beat is already due */
+    ev_tstamp wait = w->last_beat + WORKER_PROGRESS_MIN_S - ev_now(w->loop);
+    if (wait <= 0 || started) { /* a start shows at once */
+        light_beat(w);
+        return;
+    }
+    ev_timer_set(&w->progress_timer, wait, 0.);
+    ev_timer_start(w->loop, &w->progress_timer);
 }
 
 /* ---- Breaker: a box whose chat calls all fail claims nothing until a health check passes ---- */
@@ -648,6 +675,9 @@ static void heartbeat(struct worker *w)
 {
     if (!w->ollama_answered_once || !rconn_ready(w->cmd) || w->quitting)
         return;
+    /* Any beat carries the latest progress: a held-back progress beat is no longer needed. */
+    ev_timer_stop(w->loop, &w->progress_timer);
+    w->last_beat = ev_now(w->loop);
     char *json = heartbeat_json(w);
     char ttl[16], now[TIMEFMT_ISO_LEN];
     snprintf(ttl, sizeof ttl, "%d", WORKER_LEASE_TTL_S);
@@ -778,6 +808,8 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     rconn_set_reply_timeout(w->cmd, WORKER_REDIS_REPLY_TIMEOUT_S);
     rconn_set_reply_timeout(w->blk, WORKER_CLAIM_BLOCK_S + WORKER_REDIS_REPLY_TIMEOUT_S);
     ev_init(&w->beat, on_beat);
+    ev_init(&w->progress_timer, on_progress_timer);
+    w->progress_timer.data = w;
     w->beat.repeat = WORKER_HEARTBEAT_S;
     w->beat.data = w;
     ev_init(&w->quit_timer, on_quit_timer);

@@ -37,15 +37,24 @@ t_eq "conflict: one exits 0, the other 2" "0 2" "$(printf '%s\n' "$RC1" "$RC2" |
 t_eq "conflict: the winner queued all 50" 50 "$(queued_of "$H_DIR/xa.out" "$H_DIR/xb.out")"
 specs=$(for k in $(seq 1 50); do h_cli hget "$NS:job:X_$k" spec | jq -r '.turns[0]'; done | sort -u | tr '\n' ' ' | sed 's/ $//')
 t_ok "conflict: every spec from one file ($specs)" test "$specs" = "from a" -o "$specs" = "from b"
+# ---- the same again, larger than one write transaction (submit writes 100 per transaction) ----
+fa=$H_DIR/big-a.jsonl fb=$H_DIR/big-b.jsonl
+for k in $(seq 1 600); do echo "{\"id\": \"Y_$k\", \"model\": \"qwen3:8b\", \"turns\": [\"from a\"]}"; done >"$fa"
+for k in $(seq 1 600); do echo "{\"id\": \"Y_$k\", \"model\": \"qwen3:8b\", \"turns\": [\"from b\"]}"; done >"$fb"
+twice "$H_DIR/ya.out" "$H_DIR/yb.out" "$fa" "$fb"
+t_eq "big conflict: one exits 0, the other 2" "0 2" "$(printf '%s\n' "$RC1" "$RC2" | sort | tr '\n' ' ' | sed 's/ $//')"
+t_eq "big conflict: the winner queued all 600" 600 "$(queued_of "$H_DIR/ya.out" "$H_DIR/yb.out")"
+specs=$(h_cli --no-raw eval "local t = {} for k = 1, 600 do local s = redis.call('HGET', KEYS[1] .. k, 'spec') t[cjson.decode(s).turns[1]] = true end local o = {} for k in pairs(t) do o[#o + 1] = k end table.sort(o) return table.concat(o, ',')" 1 "$NS:job:Y_" | tr -d '"')
+t_ok "big conflict: every spec from one file ($specs)" test "$specs" = "from a" -o "$specs" = "from b"
 
 t_ok "everything ends" h_wait 40 inv_ended
-t_eq "all 250 done" 250 "$(inv_count done)"
-t_eq "NS:ids holds 250" 250 "$(h_cli zcard "$NS:ids")"
-t_eq "one queued event per id" "250 1" "$(h_cli xrange "$NS:events" - + | paste - - - - - - - - - | awk '$5 == "queued" {print $3}' |
+t_eq "all 850 done" 850 "$(inv_count done)"
+t_eq "NS:ids holds 850" 850 "$(h_cli zcard "$NS:ids")"
+t_eq "one queued event per id" "850 1" "$(h_cli xrange "$NS:events" - + | paste - - - - - - - - - | awk '$5 == "queued" {print $3}' |
   sort | uniq -c | awk '{n++; m[$1]++} END {for (k in m) printf "%d %d\n", n, k}' | sort | tr '\n' ' ' | sed 's/ $//')"
 t_eq "every experiment ran one attempt" 1 "$(for id in $(h_cli zrange "$NS:ids" 0 -1); do inv_field "$id" attempts; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
 t_eq "one successful call per (experiment, turn) in the sims' logs" 1 \
   "$(cat "$SIM_LOG_d1" "$SIM_LOG_d2" | jq -s -r 'map(select(.path == "/api/chat" and .experiment != null and .status == 200))
      | group_by([.experiment, .turn]) | map(length) | unique | map(tostring) | join(" ")')"
-inv_check twodispatchers 5 "$SIM_LOG_d1" "$SIM_LOG_d2"
+inv_check twodispatchers 6 "$SIM_LOG_d1" "$SIM_LOG_d2"
 [ "$H_FAILS" -eq 0 ]
