@@ -92,6 +92,14 @@ timeout 10 "$W" --no-such-flag >"$T/badflag.log" 2>&1; rc_flag=$?
 TURNQ_SLOTS=0 timeout 10 "$W" >"$T/badenv.log" 2>&1; rc_env=$?
 t_ok "worker: a bad flag is refused as an unknown flag" grep -q "unknown flag '--no-such-flag'" "$T/badflag.log"
 t_eq "worker: a bad flag and a bad TURNQ_* value exit with the same code" "$rc_flag" "$rc_env"
+# compose passes TURNQ_REDIS and TURNQ_MACHINE empty when .env lacks them: a configuration error.
+for v in TURNQ_REDIS TURNQ_MACHINE; do
+  if [ -s "$T/compose.env" ]; then
+    mapfile -t envs < <(grep -v "^$v=" "$T/compose.env")
+    env -i PATH="$H_BIN:/usr/bin:/bin" "${envs[@]}" "$v=" timeout 10 "$W" >"$T/empty.log" 2>&1
+    t_eq "compose: an empty $v stops the worker with exit 2" "2" "$?"
+  fi
+done
 if [ -s "$T/unit.rpes" ]; then
   t_ok "unit: RestartPreventExitStatus holds the worker's exit code for a bad flag ($rc_flag)" grep -qx "$rc_flag" "$T/unit.rpes"
 fi
