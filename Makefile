@@ -3,6 +3,7 @@
 #   make test       build and run every test (unit + integration), ends "N passed, N failed"
 #   make asan       the same tests under AddressSanitizer (SANITIZER=address)
 #   make demo       a real 12-experiment sweep on two simulated GPU boxes
+#   make install    copy bin/worker and bin/dispatcher to $(DESTDIR)$(PREFIX)/bin (/usr/local/bin)
 # User CFLAGS/LDFLAGS append to ours; USE_WERROR=0 turns -Werror off for packagers.
 
 CC      ?= cc
@@ -42,7 +43,7 @@ BENCH_OBJS  := $(patsubst %.c,$(O)/%.o,$(wildcard bench/*.c))
 
 BINS := $(BIN)/worker $(BIN)/dispatcher $(BIN)/ollama-sim $(BIN)/warehouse-env
 
-.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps bench
+.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps bench install
 all: $(BINS) $(UNIT_BINS)
 
 $(O)/version.h: FORCE
@@ -119,6 +120,14 @@ demo: deps all
 
 bench: deps all $(if $(BENCH_OBJS),$(O)/bench/baseline)
 	@TURNQ_BIN=$(BIN) TURNQ_BUILD=$(O) bench/run.sh
+
+# The two programs a box runs (the systemd unit's ExecStart, the image's PATH); DESTDIR for
+# staging (the Dockerfile, packagers).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+install: $(BIN)/worker $(BIN)/dispatcher
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BIN)/worker $(BIN)/dispatcher $(DESTDIR)$(BINDIR)/
 
 clean:
 	rm -rf build bin

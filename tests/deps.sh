@@ -2,8 +2,10 @@
 # Checks that the Debian packages turnq builds and tests with are installed; installs the missing
 # ones with apt-get when run as root (as CI and a fresh box are), else says what to install.
 set -eu
+# python3-yaml, systemd (systemd-analyze): tests/integ/test_deploy.sh.
 pkgs=(build-essential pkg-config libhiredis-dev libev-dev libcurl4-openssl-dev libjansson-dev
-      libhttp-parser-dev redis-server redis-tools curl jq python3 procps bsdextrautils)
+      libhttp-parser-dev redis-server redis-tools curl jq python3 procps bsdextrautils
+      python3-yaml systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
