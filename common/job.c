@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grid.h"
 #include "place.h"
 #include "xalloc.h"
 
@@ -20,6 +21,14 @@ static const char *const known_fields[] = {
 };
 
 /* ---- Names ---- */
+
+bool job_field_known(const char *name)
+{
+    for (int i = 0; known_fields[i]; i++)
+        if (!strcmp(name, known_fields[i]))
+            return true;
+    return false;
+}
 
 static bool charset_ok(const char *s, size_t max, const char *extra)
 {
@@ -304,6 +313,8 @@ void job_free(struct job *j)
         return;
     json_decref(j->spec);
     free(j->canon);
+    json_decref(j->grid);
+    free(j->grid_label);
     free(j);
 }
 
@@ -463,8 +474,67 @@ static int add_array(struct job_list *l, json_t *arr, json_t *defaults, const ch
     return 0;
 }
 
-static int add_document(struct job_list *l, json_t *doc, const char *source, char err[ERR_LEN])
+/* Expands a grid file (grid.h) and adds its combinations in expansion order. */
+static int add_grid(struct job_list *l, json_t *doc, const char *text, size_t len, const char *source,
+                    char err[ERR_LEN])
 {
+    char why[ERR_LEN];
+    size_t before = l->n;
+    struct grid *g = grid_new(doc, text, len, why);
+    if (!g) {
+        set_err(err, "%s: %s", source, why);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t k = 0; k < grid_size(g) && rc == 0; k++) {
+        json_t *set = NULL;
+        char *label = NULL;
+        json_t *obj = grid_job(g, k, &set, &label, why);
+        if (!obj) {
+            set_err(err, "%s: %s", source, why);
+            rc = -1;
+            break;
+        }
+        struct job *j = job_from_json(obj, why);
+        json_decref(obj);
+        if (!j) {
+            set_err(err, "%s: grid combination %zu (%s): %s", source, k + 1, label, why);
+            json_decref(set);
+            free(label);
+            rc = -1;
+            break;
+        }
+        j->grid = set;
+        j->grid_label = label;
+        if (!l->index || (l->n + 1) * 2 > l->index->cap)
+            index_rebuild(l, l->index ? l->index->cap * 2 : 64);
+        bool found;
+        size_t h = index_find(l, j->id, &found);
+        const struct job *other = found ? l->v[l->index->slot[h] - 1] : NULL;
+        if (other && (size_t)(l->index->slot[h] - 1) >= before) {
+            /* Two combinations of this grid share an id: the template leaves a field out. */
+            const char *tmpl = json_string_value(json_object_get(doc, "id"));
+            set_err(err, "%s: combinations (%s) and (%s) both get the id %s: %s", source, other->grid_label, label, j->id,
+                    tmpl ? "the id template must tell every combination apart (name each grid field in it)"
+                         : "give the grid file an \"id\" template");
+            job_free(j);
+            rc = -1;
+        } else if (list_add(l, j) < 0) {
+            set_err(err, "%s: grid combination %zu (id %s: %s): id %s is given twice with different specs", source,
+                    k + 1, j->id, label, j->id);
+            job_free(j);
+            rc = -1;
+        }
+    }
+    grid_free(g);
+    return rc;
+}
+
+static int add_document(struct job_list *l, json_t *doc, const char *text, size_t len, const char *source,
+                        char err[ERR_LEN])
+{
+    if (grid_is_grid(doc))
+        return add_grid(l, doc, text, len, source, err);
     if (json_is_array(doc)) {
         if (json_array_size(doc) == 0) {
             set_err(err, "%s: the array holds no experiments", source);
@@ -540,9 +610,12 @@ static int add_json_lines(struct job_list *l, const char *text, size_t len, cons
         }
         char where[ERR_LEN];
         snprintf(where, sizeof where, "%s:%d: experiment %zu", source, line, ++k);
-        int rc = json_is_object(obj) ? add_one(l, obj, where, err) : -1;
+        int rc = json_is_object(obj) && !grid_is_grid(obj) ? add_one(l, obj, where, err) : -1;
         if (!json_is_object(obj))
             set_err(err, "%s: each line must be a job object", where);
+        else if (grid_is_grid(obj))
+            set_err(err, "%s: a grid file ({\"base\", \"grid\", \"id\"}) holds one JSON document, not JSON Lines",
+                    where);
         json_decref(obj);
         if (rc < 0)
             return -1;
@@ -566,7 +639,7 @@ int job_list_add_input(struct job_list *l, const char *text, size_t len, const c
     while (doc && rest < len && isspace((unsigned char)text[rest]))
         rest++;
     if (doc && rest == len) {
-        rc = add_document(l, doc, source, err);
+        rc = add_document(l, doc, text, len, source, err);
     } else if (doc) {
         rc = add_json_lines(l, text, len, source, err);
     } else {

@@ -41,6 +41,9 @@ struct job {
     bool resume_restart;      /* "resume": "restart": a resumed attempt starts again at turn 1 */
     double estimate;          /* expected work, for least-loaded placement; 1 when absent */
     char *canon;              /* the canonical text (job_canonical), made once: owned */
+    /* A combination of a grid file (grid.h); both NULL for any other job. Not part of the spec. */
+    json_t *grid;             /* {field: value} the grid set, in grid order (one reference owned) */
+    char *grid_label;         /* "options.temperature=0.2 params.variant=1" (owned) */
 };
 
 /* ---- One job ---- */
@@ -67,6 +70,7 @@ const char *job_canonical_text(const struct job *j);
 json_t *job_merge(json_t *defaults, json_t *exp);
 
 /* ---- Names ---- */
+bool job_field_known(const char *name); /* a top-level job field: id, model, ..., estimate */
 bool job_id_valid(const char *s);
 bool job_machine_valid(const char *s);
 
@@ -84,8 +88,10 @@ struct job_list {
 };
 
 /* Parses one input (its text and a name for messages, such as a file name or "-") in any of the
- * formats SPEC accepts: one job object, a JSON array of jobs, JSON Lines, or
- * {"defaults": {...}, "experiments": [...]}. Appends its jobs to `list`. An identical job repeated
+ * formats SPEC accepts: one job object, a JSON array of jobs, JSON Lines,
+ * {"defaults": {...}, "experiments": [...]}, or a grid file {"base", "grid", "id"} (grid.h;
+ * its combinations in expansion order, each job's `grid` and `grid_label` set; errors
+ * "SOURCE: grid combination K (id X: FIELD=VALUE ...): reason"). Appends its jobs to `list`. An identical job repeated
  * (same id, same spec) is added once; the same id with another spec, also across inputs added to
  * the same list, is an error. On error returns -1, leaves `list` as it was, and writes err as
  * "SOURCE: experiment K (id X): reason" (JSON Lines: "SOURCE:LINE: experiment K (id X): reason")

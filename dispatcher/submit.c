@@ -733,20 +733,43 @@ static void print_lines(const struct placed *p, size_t n)
                                                                    : "?";
         switch (p[i].verdict) {
         case V_NEW:
-            printf("%s -> %s %s\n", p[i].job->id, p[i].machine, opt_dry_run ? "would be queued" : "queued");
+            printf("%s -> %s %s", p[i].job->id, p[i].machine, opt_dry_run ? "would be queued" : "queued");
             break;
         case V_REPLACE:
-            printf("%s -> %s %s\n", p[i].job->id, p[i].machine, opt_dry_run ? "would be replaced" : "replaced");
+            printf("%s -> %s %s", p[i].job->id, p[i].machine, opt_dry_run ? "would be replaced" : "replaced");
             break;
         case V_UNCHANGED:
-            printf("%s -> %s unchanged (already submitted, state %s)\n", p[i].job->id, m, p[i].state);
+            printf("%s -> %s unchanged (already submitted, state %s)", p[i].job->id, m, p[i].state);
             break;
         case V_CONFLICT:
-            printf("%s -> %s conflict (already submitted with a different spec, state %s)\n", p[i].job->id, m,
+            printf("%s -> %s conflict (already submitted with a different spec, state %s)", p[i].job->id, m,
                    p[i].state[0] ? p[i].state : "unknown");
             break;
         }
+        /* A dry run of a grid file lists its expansion: what each combination sets. */
+        if (opt_dry_run && p[i].job->grid_label)
+            printf(" with %s", p[i].job->grid_label);
+        printf("\n");
     }
+}
+
+/* "per machine: gpu1: 6, gpu2: 6": where the input's experiments are (new and replaced ones where
+ * they go, the others where they were), machines by name. */
+static void print_per_machine(const struct placed *p, size_t n, const struct mtable *t)
+{
+    size_t *count = xcalloc(t->names.n + 1, sizeof *count), shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *m = p[i].verdict == V_NEW || p[i].verdict == V_REPLACE ? p[i].machine : p[i].cur_machine;
+        int k = m && m[0] ? mtable_find(t, m) : 0;
+        if (k > 0)
+            count[k - 1]++;
+    }
+    for (size_t k = 0; k < t->names.n; k++)
+        if (count[k])
+            printf("%s%s: %zu", shown++ ? ", " : "per machine: ", t->names.v[k], count[k]);
+    if (shown)
+        printf("\n");
+    free(count);
 }
 
 /* ---- Subcommand ---- */
@@ -792,6 +815,10 @@ static int submit_run(struct disp *d, const char **args, int nargs)
     if ((rc = warn_dead_workers(d, p, list.n, &machines)))
         goto out;
     print_lines(p, list.n);
+    print_per_machine(p, list.n, &tab);
+    if (list.n && count[V_UNCHANGED] == list.n)
+        printf("nothing new: all %zu experiment%s already submitted with the same spec\n", list.n,
+               list.n == 1 ? " was" : "s were");
     printf("%s%zu experiment%s: %zu %s, %zu unchanged", opt_dry_run ? "dry run, nothing written: " : "", list.n,
            list.n == 1 ? "" : "s", count[V_NEW], opt_dry_run ? "would be queued" : "queued", count[V_UNCHANGED]);
     if (count[V_REPLACE])
@@ -822,7 +849,10 @@ const struct disp_cmd submit_cmd = {
     .summary = "validate experiments and put each on its machine's queue",
     .description =
         "Reads every input (a file, or - for stdin): one job object, a JSON array of jobs, JSON Lines,\n"
-        "or {\"defaults\": {...}, \"experiments\": [...]}. The whole input is validated first; one bad\n"
+        "{\"defaults\": {...}, \"experiments\": [...]}, or a grid file {\"base\": {...}, \"grid\":\n"
+        "{\"options.temperature\": [0.2, 0.7], ...}, \"id\": \"T{options.temperature}\"}, which expands to\n"
+        "the cartesian product, the first grid field outermost (README \"Parameter grids\").\n"
+        "The whole input is validated first; one bad\n"
         "job refuses all of it (exit 2, nothing written). Each experiment goes to its \"machine\" pin,\n"
         "else to the machine --strategy picks from --machines (default: the set NS:machines), whole:\n"
         "all of an experiment runs on that one machine.\n"
@@ -845,8 +875,9 @@ const struct disp_cmd submit_cmd = {
         "\n"
         "An id already submitted with the same spec is left unchanged; with a different spec the\n"
         "input is refused unless --force, which replaces only experiments that have ended.\n"
-        "Prints one line per experiment (\"A1 -> gpu1 queued\") and a summary; --dry-run prints the\n"
-        "placement the same script would make now, and writes nothing.\n",
+        "Prints one line per experiment (\"A1 -> gpu1 queued\"), the count per machine\n"
+        "(\"per machine: gpu1: 6, gpu2: 6\") and a summary; --dry-run prints the placement the same\n"
+        "script would make now (and what each grid combination sets), and writes nothing.\n",
     .opts = submit_opts,
     .run = submit_run,
 };

@@ -67,7 +67,7 @@ cat >"$T/array.json" <<'EOF'
 EOF
 run submit --machines gpu1 "$T/array.json"
 t_eq "array: exit 0" 0 "$RC"
-t_eq "array: lines" "R1 -> gpu1 queued|R2 -> gpu1 queued|R3 -> gpu1 queued|3 experiments: 3 queued, 0 unchanged" \
+t_eq "array: lines" "R1 -> gpu1 queued|R2 -> gpu1 queued|R3 -> gpu1 queued|per machine: gpu1: 3|3 experiments: 3 queued, 0 unchanged" \
   "$(tr '\n' '|' <"$T/out" | sed 's/|$//')"
 # LPUSH enqueues and the right end is the head: the first submitted is first in line.
 t_eq "array: queue (left to right)" "R3 R2 R1" "$(lrange "$NS:queue:gpu1")"
