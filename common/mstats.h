@@ -25,6 +25,12 @@
 
 #define MSTATS_BUCKETS_MAX 16
 
+/* EVAL this with one key, the metrics hash: its HGETALL, or an empty array when the key holds
+ * another type (set by hand?), so that a broken key costs the readers its counters, not the
+ * whole exposition. */
+#define MSTATS_READ_LUA \
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {} end\nreturn redis.call('HGETALL', KEYS[1])\n"
+
 enum mstats_hist { MSTATS_H_TURN, MSTATS_H_CALL, MSTATS_H_N };
 enum mstats_outcome { MSTATS_DONE, MSTATS_FAILED, MSTATS_CANCELLED, MSTATS_OUTCOMES };
 enum mstats_stop { MSTATS_STOP_ANSWER, MSTATS_STOP_MAX_ACTIONS, MSTATS_STOPS };

@@ -57,8 +57,14 @@ void prom_value(struct buf *out, double v)
         buf_puts(out, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 9007199254740992.0) /* 2^53: exact as an integer */
         buf_printf(out, "%.0f", v);
-    else
-        buf_printf(out, "%.17g", v);
+    else {
+        /* The shortest of 15 or 17 digits that reads back as v: 0.365, not 0.36499999999999999. */
+        char s[40];
+        snprintf(s, sizeof s, "%.15g", v);
+        if (strtod(s, NULL) != v)
+            snprintf(s, sizeof s, "%.17g", v);
+        buf_puts(out, s);
+    }
 }
 
 void prom_family(struct buf *out, const char *name, const char *type, const char *help)
