@@ -466,7 +466,8 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
             snprintf(d2, sizeof d2, "%.2fs", mean);
         else
             fmt_duration(mean, d2, sizeof d2);
-        snprintf(eta, sizeof eta, "ETA ~%s (%lld turns left, mean turn %s, %g slots)", d1, left, d2, parallel);
+        snprintf(eta, sizeof eta, "ETA ~%s (%lld turn%s left, mean turn %s, %g slot%s)", d1, left, left == 1 ? "" : "s",
+                 d2, parallel, parallel == 1 ? "" : "s");
     }
     frame_add(f, "total", "total: %zu/%zu done, %zu failed, %zu cancelled, %zu running, %zu queued; %s", f->done,
               f->total, f->failed, f->cancelled, running, queued, eta);
