@@ -11,7 +11,9 @@
 #    histogram count = turns; queue depth 0, worker up 1, slots 1, build info present;
 #  - the worker's file appears, parses, equals `dispatcher metrics --machines gpu1`, and is
 #    replaced atomically (a reader never sees a partial file; its inode changes);
-#  - a --metrics-file in a missing directory is a configuration error (exit 2, names it);
+#  - a --metrics-file in a missing directory is a configuration error (exit 2, names it); a
+#    directory gone at run time is logged once, and the file written again when it is back;
+#    `dispatcher metrics --output` into a missing directory exits 1 naming it;
 #  - on SIGTERM the worker writes a final file (worker up 0, counters kept); after a restart the
 #    counters go on from Redis (3 + 2 done), in the file too;
 #  - a metrics key of the wrong type (set by hand) costs no experiment its commit (done) and
@@ -102,6 +104,18 @@ read -r reads partial inodes <"$T/atomic.txt"
 t_eq "readers never see a partial or missing file ($reads reads)" 0 "$partial"
 t_ok "the file is replaced, not rewritten in place ($inodes replacements seen in 1.5 s)" test "$inodes" -ge 3
 t_eq "no temporary file is left beside it" "turnq.prom" "$(ls "$T/textfile")"
+
+h_disp metrics --output "$T/nodir/x.prom" >/dev/null 2>"$T/out.err"
+t_eq "dispatcher metrics --output into a missing directory: exit 1" 1 $?
+t_ok "  ... naming the file" grep -q "nodir/x.prom" "$T/out.err"
+# The directory goes away under a running worker: it says so once, goes on, and writes again.
+mv "$T/textfile" "$T/textfile.away"
+t_ok "a failing --metrics-file write is logged" \
+  h_wait 10 "grep -q -- '--metrics-file: .*textfile/turnq.prom.tmp.*No such file' '$T/worker-gpu1.log'"
+mv "$T/textfile.away" "$T/textfile"
+t_ok "  ... and the worker writes it again once it can" h_wait 10 "grep -q -- '--metrics-file: .* written again' '$T/worker-gpu1.log'"
+t_eq "  ... logged once, not at every write" 1 "$(grep -c -- '--metrics-file: .*No such file' "$T/worker-gpu1.log")"
+t_ok "  ... the worker is still up" kill -0 "$WORKER_PID_gpu1"
 
 "$H_BIN/worker" --machine x --metrics-file "$T/nodir/turnq.prom" --ollama http://127.0.0.1:1 >"$T/bad.out" 2>&1
 t_eq "--metrics-file in a missing directory: exit 2" 2 $?
