@@ -165,5 +165,7 @@ extern const struct disp_cmd wait_cmd;    /* wait.c */
 extern const struct disp_cmd cancel_cmd;  /* cancel.c */
 extern const struct disp_cmd retry_cmd;   /* retry.c */
 extern const struct disp_cmd recover_cmd; /* recover.c */
+extern const struct disp_cmd metrics_cmd; /* metrics.c */
+extern const struct disp_cmd watch_cmd;   /* watch.c */
 
 #endif

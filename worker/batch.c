@@ -27,8 +27,10 @@ static const char fence_script[] =
     "local call = ARGV[4] == '1' and redis.pcall or redis.call\n"
     "local out, i = {}, 6\n"
     "while i <= #ARGV do\n"
-    "  local n = tonumber(ARGV[i])\n"
-    "  out[#out + 1] = call(unpack(ARGV, i + 1, i + n))\n"
+    "  local n, c = tonumber(ARGV[i]), call\n"
+    /* A negative count: a soft command (batch_add_soft), whose failure is its own. */
+    "  if n < 0 then n, c = -n, redis.pcall end\n"
+    "  out[#out + 1] = c(unpack(ARGV, i + 1, i + n))\n"
     "  i = i + n + 1\n"
     "end\n"
     "return out\n";
@@ -74,19 +76,32 @@ void batch_expect_turn(struct batch *b, int turn)
     snprintf(b->expect_turn, sizeof b->expect_turn, "%d", turn);
 }
 
-void batch_add(struct batch *b, const char *arg, ...)
+static void add_v(struct batch *b, bool soft, const char *arg, va_list ap)
 {
     int count_at = b->argc;
     push(b, NULL); /* the count, filled in below */
     int n = 0;
-    va_list ap;
-    va_start(ap, arg);
     for (const char *a = arg; a; a = va_arg(ap, const char *)) {
         push(b, xstrdup(a));
         n++;
     }
+    b->argv[count_at] = xasprintf("%d", soft ? -n : n);
+}
+
+void batch_add(struct batch *b, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    add_v(b, false, arg, ap);
     va_end(ap);
-    b->argv[count_at] = xasprintf("%d", n);
+}
+
+void batch_add_soft(struct batch *b, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    add_v(b, true, arg, ap);
+    va_end(ap);
 }
 
 void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, const char *token,

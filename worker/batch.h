@@ -27,6 +27,12 @@ void batch_expect_turn(struct batch *b, int turn);
 /* Appends one command; the arguments (C strings, NULL-terminated list) are copied. */
 void batch_add(struct batch *b, const char *arg, ...) __attribute__((sentinel));
 
+/* Appends a soft command: one whose failure (a key of the wrong type) neither stops the batch
+ * nor fails it; its error is only its own element of the reply. For bookkeeping that must never
+ * cost an experiment its commit: the metrics counters. Append it after the commands whose
+ * replies the caller reads by position. */
+void batch_add_soft(struct batch *b, const char *arg, ...) __attribute__((sentinel));
+
 /* Sends the batch as one EVAL and frees it. heartbeat_key/token: the lease to check. job_key and
  * attempt: when job_key is non-NULL, the job hash's `attempts` field must equal attempt (when
  * attempt > 0) and, when running_key is non-NULL, `id` must be in that list. The

@@ -1,4 +1,5 @@
 /* worker: parse the configuration, set up signals, run the loop (CONVENTIONS rule 1). */
+#include <errno.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,17 +25,19 @@
 #define DEF_IDLE_TIMEOUT_S 300.0
 #define DEF_ENV_TIMEOUT_S 60.0
 #define DEF_GRACE_S 30.0
+#define DEF_METRICS_INTERVAL_S 10.0
 
 static struct {
-    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd;
+    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd, *metrics_file;
     long slots, max_attempts, max_interruptions;
-    double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s;
+    double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s, metrics_interval_s;
     bool exit_when_idle, steal, help, version;
     int verbose;
 } opt = {
     .redis = REDISURL_DEFAULT, .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
     .max_attempts = DEF_MAX_ATTEMPTS, .max_interruptions = DEF_MAX_INTERRUPTIONS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
     .idle_timeout_s = DEF_IDLE_TIMEOUT_S, .env_timeout_s = DEF_ENV_TIMEOUT_S, .grace_s = DEF_GRACE_S,
+    .metrics_interval_s = DEF_METRICS_INTERVAL_S,
 };
 
 static const struct cfg_opt opts[] = {
@@ -51,6 +54,8 @@ static const struct cfg_opt opts[] = {
     {"load-timeout", 0, "TURNQ_LOAD_TIMEOUT", CFG_DOUBLE, &opt.load_timeout_s, 0.1, 86400, "S", "wait for a call's first byte, a cold model load (default 600)"},
     {"idle-timeout", 0, "TURNQ_IDLE_TIMEOUT", CFG_DOUBLE, &opt.idle_timeout_s, 0.1, 86400, "S", "longest silence in a streaming call (default 300)"},
     {"grace", 0, "TURNQ_GRACE", CFG_DOUBLE, &opt.grace_s, 0, 86400, "S", "on SIGTERM, wait this long for running turns to end (default 30)"},
+    {"metrics-file", 0, "TURNQ_METRICS_FILE", CFG_STR, &opt.metrics_file, 0, 0, "PATH", "keep PATH written with this machine's Prometheus metrics (node_exporter textfile)"},
+    {"metrics-interval", 0, "TURNQ_METRICS_INTERVAL", CFG_DOUBLE, &opt.metrics_interval_s, 0.1, 3600, "S", "how often --metrics-file is rewritten (default 10)"},
     {"steal", 0, "TURNQ_STEAL", CFG_BOOL, &opt.steal, 0, 0, NULL, "when idle, take never-started experiments from the longest other queue"},
     {"exit-when-idle", 0, NULL, CFG_BOOL, &opt.exit_when_idle, 0, 0, NULL, "exit 0 once the queue and running list are empty"},
     {"verbose", 'v', NULL, CFG_COUNT, &opt.verbose, 0, 0, NULL, "more log (-v info and debug of each step)"},
@@ -108,6 +113,27 @@ static int check_program(const char *cmd, char err[ERR_LEN])
     return -1;
 }
 
+/* The directory of --metrics-file must exist and be writable now: the file is replaced by a
+ * rename from a temporary file beside it. */
+static int check_dir(const char *path, char err[ERR_LEN])
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access(dir, W_OK | X_OK) < 0) {
+        set_err(err, "--metrics-file: directory '%s' is not writable: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (slash && !slash[1]) {
+        set_err(err, "--metrics-file: '%s' names a directory, not a file", path);
+        return -1;
+    }
+    return 0;
+}
+
 static struct worker *the_worker;
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -143,6 +169,8 @@ int main(int argc, char **argv)
         .ns = opt.ns, .ollama_url = opt.ollama, .slots = opt.slots, .exit_when_idle = opt.exit_when_idle, .steal = opt.steal,
         .max_attempts = opt.max_attempts, .max_interruptions = opt.max_interruptions, .load_timeout_s = opt.load_timeout_s,
         .idle_timeout_s = opt.idle_timeout_s, .grace_s = opt.grace_s,
+        .metrics_file = opt.metrics_file && *opt.metrics_file ? opt.metrics_file : NULL,
+        .metrics_interval_s = opt.metrics_interval_s,
         .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},
     };
     if (redisurl_parse(opt.redis, &cfg.redis, err) < 0) {
@@ -170,6 +198,8 @@ int main(int argc, char **argv)
     if (opt.env_url && strncmp(opt.env_url, "http://", 7) && strncmp(opt.env_url, "https://", 8))
         die_config("--env-url: must be an http:// or https:// URL");
     if (opt.env_cmd && check_program(opt.env_cmd, err) < 0)
+        die_config(err);
+    if (opt.metrics_file && *opt.metrics_file && check_dir(opt.metrics_file, err) < 0)
         die_config(err);
 
     signal(SIGPIPE, SIG_IGN);

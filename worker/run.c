@@ -23,6 +23,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "result.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -84,6 +85,7 @@ struct run {
     struct chat_stream *cs;
     int retries;
     ev_timer retry;
+    struct metrics_calls mcalls;   /* finished calls, counted with the next write (metrics.h) */
 
     /* the tool calls being executed */
     json_t *todo;                  /* the reply's tool calls */
@@ -256,6 +258,7 @@ static void write_final(struct run *r)
         batch_add(b, "LPUSH", key_dead(ns).s, r->id, NULL);
         add_event(b, r, "dead", r->committed);
     }
+    metrics_add_end(b, ns, r->ctx.machine, &r->mcalls, status);
     run_exec(r, b, on_acked, r);
     free(text);
     if (error)
@@ -314,6 +317,7 @@ static void dead_letter(struct run *r, const char *reason)
     batch_add(b, "LPUSH", key_dead(ns).s, r->id, NULL);
     add_event(b, r, "failed", 0);
     add_event(b, r, "dead", 0);
+    metrics_add_end(b, ns, r->ctx.machine, &r->mcalls, "failed");
     /* The job's keys may be what is broken (a string where a hash should be): fence on the lease
      * only, and let each write fail alone. */
     batch_best_effort(b);
@@ -361,6 +365,7 @@ static void requeue(struct run *r, const char *why, enum requeue_count count)
     batch_add(b, "LREM", key_running(ns, r->ctx.machine).s, "1", r->id, NULL);
     batch_add(b, "RPUSH", key_queue(ns, r->ctx.machine).s, r->id, NULL);
     add_event(b, r, "requeued", r->committed);
+    metrics_add_requeue(b, ns, r->ctx.machine, &r->mcalls);
     run_exec(r, b, on_acked, r);
 }
 
@@ -454,6 +459,7 @@ static void commit_turn(struct run *r, const char *stop)
     batch_add(b, "RPUSH", key_transcript(ns, r->id).s, msgs_text, NULL);
     batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
     add_event(b, r, "turn", r->turn);
+    metrics_add_turn(b, ns, r->ctx.machine, &r->mcalls, (double)ms / 1000.0, stop);
     struct commit *c = xmalloc(sizeof *c);
     c->r = r;
     c->record = record;
@@ -604,6 +610,7 @@ static void on_box_checked(bool healthy, const char *err, void *arg)
 
 static void call_failed(struct run *r, const char *error, bool retryable)
 {
+    metrics_call_failed(&r->mcalls);
     if (!retryable) {
         attempt_failed(r, error, false);
         return;
@@ -631,6 +638,7 @@ static void on_call_done(struct http_req *req, void *arg)
 {
     struct run *r = arg;
     r->req = NULL;
+    r->mcalls.last_s = http_req_elapsed_s(req);
     long status = http_req_status(req);
     const char *cs_err = chat_stream_error(r->cs);
     char err[ERR_LEN];
@@ -660,6 +668,7 @@ static void on_call_done(struct http_req *req, void *arg)
     r->total_calls++;
     r->retries = 0; /* the budget of retries is per call */
     const struct chat_metrics *m = chat_stream_metrics(r->cs);
+    metrics_call_ok(&r->mcalls, m);
     r->prompt_tokens += m->prompt_eval_count;
     r->eval_tokens += m->eval_count;
     free(r->reply);

@@ -24,6 +24,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "ollama.h"
 #include "rconn.h"
 #include "run.h"
@@ -147,6 +148,7 @@ struct worker {
     json_t *probe_options;       /* ...options and keep_alive, so the check reloads nothing */
     json_t *probe_keep_alive;
     ev_timer quit_timer;         /* bounded wait for the lease release on exit */
+    struct metrics_file *metrics;/* --metrics-file writer, or NULL */
 };
 
 static void maybe_claim(struct worker *w);
@@ -195,6 +197,7 @@ static void quit(struct worker *w)
         return;
     w->quitting = true;
     log_info("worker for %s leaving", w->cfg.machine);
+    metrics_file_final(w->metrics);
     if (w->have_lease && rconn_ready(w->cmd)) {
         /* Free the machine at once rather than after the TTL, so a restart takes it back now. */
         rconn_command(w->cmd, on_released, w, "EVAL %s 1 %s %s", release_script,
@@ -609,6 +612,18 @@ static bool holder_is_dead(struct worker *w, json_t *hb)
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/* metrics_heartbeat_fn: the gauges of the --metrics-file are those of our heartbeat. */
+static json_t *metrics_heartbeat(void *arg)
+{
+    struct worker *w = arg;
+    if (!w->have_lease || w->quitting)
+        return NULL;
+    char *text = heartbeat_json(w);
+    json_t *hb = json_loads(text, 0, NULL);
+    free(text);
+    return hb;
+}
+
 static void on_takeover(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)rc;
@@ -818,6 +833,9 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->grace.data = w;
     ev_init(&w->breaker_timer, on_breaker_timer);
     w->breaker_timer.data = w;
+    if (cfg->metrics_file)
+        w->metrics = metrics_file_new(loop, w->cmd, cfg->ns, cfg->machine, cfg->metrics_file, cfg->metrics_interval_s,
+                                      metrics_heartbeat, w);
     /* First probe at once, then every beat. Feed after ev_timer_again, which clears a pending
      * event of its watcher. */
     ev_timer_again(loop, &w->beat);
@@ -875,6 +893,7 @@ void worker_free(struct worker *w)
         run_free(w->slots[i]);
     rconn_free(w->blk);
     rconn_free(w->cmd);
+    metrics_file_free(w->metrics); /* after the connection: its pending read has been answered */
     http_free(w->http);
     ollama_info_free(w->ollama);
     for (long i = 0; i < w->cfg.slots; i++)

@@ -24,6 +24,8 @@ struct worker_cfg {
     double load_timeout_s;       /* first byte of a call */
     double idle_timeout_s;       /* silence once a call streams */
     double grace_s;              /* graceful stop: longest wait for running turns to end */
+    const char *metrics_file;    /* NULL, or the Prometheus textfile to keep written */
+    double metrics_interval_s;   /* how often it is written */
 };
 
 struct worker;

@@ -20,6 +20,7 @@ TEST(spec_key_layout)
     /* Additions beyond the SPEC table. */
     CHECK_EQ_STR(key_transcript("t1", "42").s, "t1:transcript:42");
     CHECK_EQ_STR(key_lastseen("t1").s, "t1:lastseen");
+    CHECK_EQ_STR(key_metrics("t1", "gpu1").s, "t1:metrics:gpu1");
 }
 
 TEST(longest_names_fit)

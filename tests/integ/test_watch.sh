@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test_watch: `dispatcher watch` (dispatcher/watch.c), black-box with redis-server, two slow
+# ollama-sim boxes (300 ms a call) and a worker beside each, two 4-turn experiments per machine.
+# Checks:
+#  - `watch --once` while experiments run: exit 0, a line per machine (up), the running
+#    experiment with "turn K of 4" as the heartbeat has it, the last line "total: D/4 done, ...";
+#    written to a pipe, it has no escape codes;
+#  - `watch --until-done` (not a terminal): prints lines only when they change (never the same
+#    total line twice in a row), exits 0 when all are done, last line "total: 4/4 done";
+#    with a failed experiment it exits 1, as wait does;
+#  - --sweep FILE counts only that file's experiments;
+#  - SIGINT ends a running watch at once with exit 0;
+#  - on a terminal (a pty): the alternate screen and a hidden cursor, a redraw with home and
+#    erase codes, and on SIGTERM exit 0 with the terminal restored (cursor shown, screen left);
+#  - bad flags exit 2.
+set -u
+. "$(dirname "$0")/../lib/harness.sh"
+h_redis_start || exit 1
+NS=$TURNQ_NAMESPACE
+T=$H_DIR
+h_sim_start gpu1 --latency-ms 300 --actions 0 || exit 1
+h_sim_start gpu2 --latency-ms 300 --actions 0 || exit 1
+h_worker_start gpu1
+h_worker_start gpu2
+h_worker_ready gpu1 && h_worker_ready gpu2 || { t_fail "workers up" "no heartbeat"; exit 1; }
+
+job() { echo "{\"id\":\"$1\",\"model\":\"${3:-qwen3:8b}\",\"turns\":[\"p1\",\"p2\",\"p3\",\"p4\"],\"machine\":\"$2\"}"; }
+{ job w1 gpu1; job w2 gpu1; job w3 gpu2; job w4 gpu2; } >"$T/in.jsonl"
+h_disp submit "$T/in.jsonl" >/dev/null || { t_fail "submit"; exit 1; }
+
+# A moment when both machines run something at turn 1 or later.
+running() { h_disp status --json | jq -e '[.machines[] | select((.current | length) > 0 and .current[0].turn >= 1)] | length == 2' >/dev/null; }
+h_wait 15 running || t_fail "both machines run an experiment"
+h_disp watch --once >"$T/once.txt" 2>"$T/once.err"
+t_eq "watch --once exits 0" 0 $?
+h_disp status --json >"$T/status.json"
+t_ok "no escape codes when stdout is not a terminal" bash -c "! grep -q \$'\\x1b' '$T/once.txt'"
+for m in gpu1 gpu2; do
+  t_ok "a line for $m, up" grep -q "^$m: up" "$T/once.txt"
+done
+# The experiment each machine runs: the one the heartbeat named just before or after the frame.
+for m in gpu1 gpu2; do
+  ids=$(awk -v m="$m:" 'index($0, m) == 1 {in_m = 1; next} /^[^ ]/ {in_m = 0} in_m' "$T/once.txt" |
+        sed -n 's/^  \(w[1-4]\): turn [1-4] of 4, .*/\1/p')
+  t_ok "$m: the running experiment with turn k of 4" test -n "$ids"
+  case $m in gpu1) want='^w[12]$' ;; gpu2) want='^w[34]$' ;; esac
+  t_ok "$m: it is one of $m's experiments ($ids)" bash -c "[[ '$ids' =~ $want ]]"
+done
+t_ok "the last line is done/total" bash -c "tail -n 1 '$T/once.txt' | grep -qE '^total: [0-4]/4 done, 0 failed'"
+t_ok "the last line has an ETA or says why not" bash -c "tail -n 1 '$T/once.txt' | grep -qE 'ETA'"
+
+# --until-done while the rest runs: changed lines only, exit 0, ends 4/4.
+timeout 30 "$H_BIN/dispatcher" watch --until-done --interval 0.3 >"$T/until.txt" 2>&1
+t_eq "watch --until-done exits 0 when all are done" 0 $?
+t_ok "  ... its last line is total: 4/4 done" bash -c "tail -n 1 '$T/until.txt' | grep -q '^total: 4/4 done, 0 failed'"
+t_ok "  ... no escape codes" bash -c "! grep -q \$'\\x1b' '$T/until.txt'"
+t_eq "  ... no line printed twice in a row (changes only)" "" "$(uniq -d "$T/until.txt")"
+t_ok "  ... it showed progress (more than one total line)" test "$(grep -c '^total: ' "$T/until.txt")" -ge 2
+
+printf '%s\n' "$(job w1 gpu1)" "$(job w3 gpu2)" >"$T/part.jsonl"
+t_ok "--sweep FILE counts only its experiments" \
+  bash -c "'$H_BIN/dispatcher' watch --once --sweep '$T/part.jsonl' | tail -n 1 | grep -q '^total: 2/2 done'"
+
+# A failed experiment: --until-done exits 1.
+job bad gpu2 nosuch:1b >"$T/bad.jsonl"
+h_disp submit "$T/bad.jsonl" >/dev/null
+timeout 30 "$H_BIN/dispatcher" watch --until-done --interval 0.3 >"$T/until2.txt" 2>&1
+t_eq "watch --until-done exits 1 when one failed" 1 $?
+t_ok "  ... its last line says so" bash -c "tail -n 1 '$T/until2.txt' | grep -q '^total: 4/5 done, 1 failed'"
+
+# SIGINT on a running watch: exit 0 soon.
+"$H_BIN/dispatcher" watch --interval 5 >"$T/int.txt" 2>&1 &
+wp=$!
+h_wait 5 "[ -s '$T/int.txt' ]"
+kill -INT "$wp"
+t_ok "SIGINT ends watch within 2 s" h_wait 2 "! kill -0 $wp 2>/dev/null"
+wait "$wp"
+t_eq "  ... with exit 0" 0 $?
+
+# On a terminal: a pty.
+python3 - "$H_BIN/dispatcher" >"$T/pty.txt" 2>&1 <<'EOF'
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "watch", "--interval", "0.3"])
+out, end, killed = b"", time.time() + 5, False
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if not killed and out.count(b"\x1b[H") >= 2:
+        os.kill(pid, signal.SIGTERM)
+        killed = True
+_, status = os.waitpid(pid, 0)
+print("exit", os.WEXITSTATUS(status) if os.WIFEXITED(status) else "signal")
+print("alt", b"\x1b[?1049h\x1b[?25l" in out)
+print("redraws", out.count(b"\x1b[H"))
+print("erase", b"\x1b[K" in out and b"\x1b[J" in out)
+tail = out[out.rfind(b"\x1b[?25h"):] if b"\x1b[?25h" in out else b""
+print("restored", tail.startswith(b"\x1b[?25h\x1b[?1049l"))
+print("after", b"total: " in tail)
+EOF
+t_ok "tty: exits 0 on SIGTERM" grep -qx 'exit 0' "$T/pty.txt"
+t_ok "tty: alternate screen, cursor hidden" grep -qx 'alt True' "$T/pty.txt"
+t_ok "tty: redrawn in place (home, erase line, erase below)" grep -qx 'erase True' "$T/pty.txt"
+t_ok "tty: terminal restored on exit (cursor shown, screen left)" grep -qx 'restored True' "$T/pty.txt"
+t_ok "tty: the last frame stays on the normal screen" grep -qx 'after True' "$T/pty.txt"
+
+h_disp watch --interval 0 >/dev/null 2>"$T/bad.err"
+t_eq "--interval 0 is a usage error (exit 2)" 2 $?
+h_disp watch --sweep "$T/nonexistent.json" --once >/dev/null 2>"$T/bad2.err"
+t_eq "--sweep of a missing file: exit 2" 2 $?
+t_ok "  ... naming it" grep -q "nonexistent.json" "$T/bad2.err"
+exit $((H_FAILS > 0))
