@@ -64,12 +64,23 @@ const char *mstats_outcome_field(const char *status)
     return NULL;
 }
 
-const char *mstats_stop_field(const char *stop)
+int mstats_stop_index(const char *stop)
 {
     for (int i = 0; i < MSTATS_STOPS; i++)
         if (stop && !strcmp(stop, stop_names[i]))
-            return stop_fields[i];
-    return NULL;
+            return i;
+    return -1;
+}
+
+const char *mstats_stop_field_at(int i)
+{
+    return stop_fields[i];
+}
+
+const char *mstats_stop_field(const char *stop)
+{
+    int i = mstats_stop_index(stop);
+    return i < 0 ? NULL : stop_fields[i];
 }
 
 /* ---- Reading ---- */

@@ -68,7 +68,9 @@ const double *mstats_bounds(enum mstats_hist h, size_t *n);
 void mstats_bucket_field(enum mstats_hist h, double seconds, char out[64]);
 const char *mstats_sum_field(enum mstats_hist h);      /* "turn_seconds:sum" */
 const char *mstats_outcome_field(const char *status);  /* "experiments:done", ...; NULL for others */
-const char *mstats_stop_field(const char *stop);       /* "turns:answer", ...; NULL for others */
+const char *mstats_stop_field(const char *stop);
+int mstats_stop_index(const char *stop);               /* 0..MSTATS_STOPS-1; -1 for others */
+const char *mstats_stop_field_at(int i);               /* the field of stop index i */       /* "turns:answer", ...; NULL for others */
 
 /* ---- Reading ---- */
 

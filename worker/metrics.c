@@ -56,20 +56,41 @@ static void incr_float(struct batch *b, const char *key, const char *field, doub
     batch_add_soft(b, "HINCRBYFLOAT", key, field, v, NULL);
 }
 
-static void flush_calls(struct batch *b, const char *key, struct metrics_calls *c)
+/* The non-cumulative bucket counts of histogram h. */
+static void flush_buckets(struct batch *b, const char *key, enum mstats_hist h, const uint64_t *buckets)
 {
-    if (c->ok + c->error == 0)
-        return;
     size_t n;
-    const double *bounds = mstats_bounds(MSTATS_H_CALL, &n);
+    const double *bounds = mstats_bounds(h, &n);
     for (size_t i = 0; i <= n; i++) {
-        if (!c->buckets[i])
+        if (!buckets[i])
             continue;
         char f[64];
         /* The field of bucket i: any value in (bounds[i-1], bounds[i]] names it. */
-        mstats_bucket_field(MSTATS_H_CALL, i < n ? bounds[i] : bounds[n - 1] * 2, f);
-        incr(b, key, f, (long long)c->buckets[i]);
+        mstats_bucket_field(h, i < n ? bounds[i] : bounds[n - 1] * 2, f);
+        incr(b, key, f, (long long)buckets[i]);
     }
+}
+
+static void flush_calls(struct batch *b, const char *key, struct metrics_calls *c, double now)
+{
+    double last_s = c->last_s;
+    uint64_t turns = 0;
+    for (int i = 0; i < MSTATS_STOPS; i++)
+        turns += c->stops[i];
+    if (turns) {
+        flush_buckets(b, key, MSTATS_H_TURN, c->turn_buckets);
+        incr_float(b, key, mstats_sum_field(MSTATS_H_TURN), c->turn_sum_s);
+        for (int i = 0; i < MSTATS_STOPS; i++)
+            if (c->stops[i])
+                incr(b, key, mstats_stop_field_at(i), (long long)c->stops[i]);
+    }
+    if (c->ok + c->error == 0) {
+        memset(c, 0, sizeof *c);
+        c->last_s = last_s;
+        c->flushed_at = now;
+        return;
+    }
+    flush_buckets(b, key, MSTATS_H_CALL, c->buckets);
     incr_float(b, key, mstats_sum_field(MSTATS_H_CALL), c->sum_s);
     if (c->ok)
         incr(b, key, "calls:ok", (long long)c->ok);
@@ -82,19 +103,24 @@ static void flush_calls(struct batch *b, const char *key, struct metrics_calls *
     if (c->eval_ns)
         incr_float(b, key, "eval_seconds", (double)c->eval_ns / 1e9);
     memset(c, 0, sizeof *c);
+    c->last_s = last_s;
+    c->flushed_at = now;
 }
 
 void metrics_add_turn(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c, double turn_s,
-                      const char *stop)
+                      const char *stop, double now)
 {
-    struct key k = key_metrics(ns, machine);
-    char f[64];
-    mstats_bucket_field(MSTATS_H_TURN, turn_s, f);
-    incr(b, k.s, f, 1);
-    incr_float(b, k.s, mstats_sum_field(MSTATS_H_TURN), turn_s);
-    if (mstats_stop_field(stop))
-        incr(b, k.s, mstats_stop_field(stop), 1);
-    flush_calls(b, k.s, c);
+    size_t n, i;
+    const double *bounds = mstats_bounds(MSTATS_H_TURN, &n);
+    for (i = 0; i < n && turn_s > bounds[i]; i++)
+        ;
+    c->turn_buckets[i]++;
+    c->turn_sum_s += turn_s;
+    int si = mstats_stop_index(stop);
+    if (si >= 0)
+        c->stops[si]++;
+    if (now - c->flushed_at >= METRICS_FLUSH_S)
+        flush_calls(b, key_metrics(ns, machine).s, c, now);
 }
 
 void metrics_add_end(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c,
@@ -103,14 +129,14 @@ void metrics_add_end(struct batch *b, const char *ns, const char *machine, struc
     struct key k = key_metrics(ns, machine);
     if (mstats_outcome_field(status))
         incr(b, k.s, mstats_outcome_field(status), 1);
-    flush_calls(b, k.s, c);
+    flush_calls(b, k.s, c, c->flushed_at);
 }
 
 void metrics_add_requeue(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c)
 {
     struct key k = key_metrics(ns, machine);
     incr(b, k.s, "requeues", 1);
-    flush_calls(b, k.s, c);
+    flush_calls(b, k.s, c, c->flushed_at);
 }
 
 /* ---- The textfile ---- */

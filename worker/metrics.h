@@ -2,11 +2,14 @@
 #define WORKER_METRICS_H
 /* metrics: the worker's side of turnq's metrics (the metric set is common/mstats.h).
  *
- * Counting: a run keeps its finished /api/chat calls in a struct metrics_calls, and the HINCRBYs
- * of a committed turn, an ending, a requeue (and the calls so far) go into the same fenced batch
- * that writes them, as soft commands (batch_add_soft), so the counters in NS:metrics:MACHINE
- * move exactly when the write commits, and a broken metrics key never costs an experiment.
- * Calls of an attempt that ends without any write (Redis lost, fenced) are not counted.
+ * Counting: a run keeps its finished /api/chat calls and committed turns in a struct
+ * metrics_calls, and their HINCRBYs go into a fenced batch that writes them, as soft commands
+ * (batch_add_soft), so the counters in NS:metrics:MACHINE move only when that write commits, and
+ * a broken metrics key never costs an experiment. A turn's commit carries them when
+ * METRICS_FLUSH_S have passed since the run's last flush (on a fast box turns commit hundreds of
+ * times a second, and nine HINCRBYs each would cost more than the commit itself); an ending and a
+ * requeue always do. What an attempt counted since its last flush is lost when it ends without
+ * any write (Redis lost, fenced).
  *
  * Publishing: with --metrics-file the worker reads its counters and lists back from Redis every
  * interval and writes the same exposition `dispatcher metrics` prints for its machine, atomically
@@ -22,7 +25,13 @@
 
 /* ---- Counting (run.c) ---- */
 
+#define METRICS_FLUSH_S 1.0
+
 struct metrics_calls {
+    double flushed_at;                            /* ev_now of the last flush (0: never) */
+    uint64_t turn_buckets[MSTATS_BUCKETS_MAX + 1]; /* per turn_seconds bucket, since the last flush */
+    double turn_sum_s;
+    uint64_t stops[MSTATS_STOPS];                 /* committed turns per stop (mstats_stop_index) */
     double last_s;                                /* wall time of the call that just finished */
     uint64_t buckets[MSTATS_BUCKETS_MAX + 1];     /* per call_seconds bucket, since the last flush */
     double sum_s;
@@ -34,11 +43,12 @@ struct metrics_calls {
 void metrics_call_ok(struct metrics_calls *c, const struct chat_metrics *m);
 void metrics_call_failed(struct metrics_calls *c);
 
-/* Append to b the soft HINCRBYs of: a committed turn (its wall time and stop: "answer" or
- * "max_actions"); an experiment ending with `status` (done, failed, cancelled); a requeue. Each
- * also moves the calls counted in c into b and clears c. */
+/* Counts a committed turn (its wall time and stop: "answer" or "max_actions") in c, and appends
+ * to b the soft HINCRBYs of everything c holds when METRICS_FLUSH_S have passed since its last
+ * flush at `now` (ev_now). metrics_add_end and metrics_add_requeue count an experiment ending
+ * with `status` (done, failed, cancelled) or a requeue, and always flush. A flush clears c. */
 void metrics_add_turn(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c, double turn_s,
-                      const char *stop);
+                      const char *stop, double now);
 void metrics_add_end(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c,
                      const char *status);
 void metrics_add_requeue(struct batch *b, const char *ns, const char *machine, struct metrics_calls *c);

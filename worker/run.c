@@ -459,7 +459,7 @@ static void commit_turn(struct run *r, const char *stop)
     batch_add(b, "RPUSH", key_transcript(ns, r->id).s, msgs_text, NULL);
     batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
     add_event(b, r, "turn", r->turn);
-    metrics_add_turn(b, ns, r->ctx.machine, &r->mcalls, (double)ms / 1000.0, stop);
+    metrics_add_turn(b, ns, r->ctx.machine, &r->mcalls, (double)ms / 1000.0, stop, ev_now(r->ctx.loop));
     struct commit *c = xmalloc(sizeof *c);
     c->r = r;
     c->record = record;
