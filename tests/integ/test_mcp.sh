@@ -18,9 +18,12 @@
 #  - two experiments at once (2 slots) do not see each other's memory (separate workdirs);
 #  - ugly cases fail the tool call with a clear message and the experiment still completes: a
 #    non-JSON answer, a call that hangs past --mcp-timeout, a server that exits mid-call (and its
-#    later calls: "not running"), 3000 stderr lines (drained, rate-limited in the log);
+#    later calls: "not running"), 3000 stderr lines (drained, rate-limited in the log), a line
+#    over 16 MiB (the server is ended); a lone UTF-16 surrogate escape (repaired) and an answer
+#    inside a JSON-RPC batch still work;
 #  - start failures fail the attempt clearly (--max-attempts 1): a protocol version it does not
 #    speak, an initialize error, no answer to initialize (--mcp-start-timeout), an exit at start;
+#    a tools/list cursor that repeats; a server without the tools capability offers none;
 #    an old protocol version (2024-11-05), a banner on stdout and 1 MiB of stderr before the
 #    handshake still work; a server that ignores stdin EOF is ended by SIGTERM to its group;
 #  - --mcp-deny NAME and SERVER:NAME hide tools; TURNQ_MCP holds two servers split by ';';
@@ -37,12 +40,12 @@ FAKE=$H_ROOT/tests/mcp/fake_mcp.py
 mkdir -p "$T/pids" "$T/wd1" "$T/wd2"
 
 h_sim_start m1 --actions 13 || exit 1
-h_sim_start m2 --actions 4 || exit 1
+h_sim_start m2 --actions 7 || exit 1
 NORM_TOOLS=echo,memory_get,memory_put,ranged,dotted.name,image,iserror,sampling,noisy
 h_worker_start m1 -v --slots 2 --max-attempts 1 --mcp-timeout 1 --mcp-start-timeout 3 --mcp-workdir "$T/wd1" \
   --mcp "norm: python3 $FAKE --name norm --tools $NORM_TOOLS --memfile {workdir}/memory.json --mode-from-experiment --pids $T/pids --child" \
   --mcp "ugly: python3 $FAKE --name ugly --tools echo,garbage,hang,crash --pids $T/pids"
-TURNQ_MCP="a: python3 $FAKE --name a --tools echo,image,iserror --pids $T/pids; b: python3 '$FAKE' --name \"b\" --tools dotted.name,memory_get --page-size 1 --pids $T/pids" \
+TURNQ_MCP="a: python3 $FAKE --name a --tools echo,image,iserror --pids $T/pids; b: python3 '$FAKE' --name \"b\" --tools dotted.name,memory_get --page-size 1 --pids $T/pids;c: python3 $FAKE --name c --tools surrogate,batch,huge --pids $T/pids" \
   TURNQ_MCP_WORKDIR=$T/wd2 h_worker_start m2 --mcp-deny image --mcp-deny b:memory_get
 for m in m1 m2; do
   h_worker_ready "$m" 20 || { t_fail "worker $m is up" "no heartbeat after 20 s"; exit 1; }
@@ -69,7 +72,7 @@ RANGED_JOB_TOOL='[{"type":"function","function":{"name":"ranged","description":"
   JOB X1 m1 '["t1","t2"]'
   JOB X2 m1 '["t1","t2"]'
   JOB X3 m1 '["t1"]' "$RANGED_JOB_TOOL"
-  for mode in oldversion banner stderrflood stuck badversion initerror noinit exit; do JOB "S-$mode" m1 '["t1"]'; done
+  for mode in oldversion banner stderrflood stuck nocaps badversion initerror noinit exit loopcursor; do JOB "S-$mode" m1 '["t1"]'; done
   JOB D1 m2 '["t1"]'
 } >"$T/jobs.jsonl"
 RC=0; h_disp submit "$T/jobs.jsonl" >"$T/submit.out" 2>&1 || RC=$?
@@ -85,7 +88,7 @@ err() { h_cli hget "$NS:job:$1" error; }
 content() { res "$1" | jq -r --argjson t "$2" --arg n "$3" '[.turns[$t - 1].actions[] | select(.name == $n)][0].content'; }
 names() { res "$1" | jq -r --argjson t "$2" '[.turns[$t - 1].actions[].name] | join(" ")'; }
 
-for id in X1 X2 X3 S-oldversion S-banner S-stderrflood S-stuck D1; do
+for id in X1 X2 X3 S-oldversion S-banner S-stderrflood S-stuck S-nocaps D1; do
   t_eq "$id: done" done "$(state "$id")"
 done
 
@@ -152,11 +155,19 @@ t_eq "no answer to initialize: failed" failed "$(state S-noinit)"
 t_ok "... at the start timeout" starts "$(err S-noinit)" "MCP server 'norm' did not finish starting (no answer to initialize) within 3 s"
 t_eq "an exit at start: failed" failed "$(state S-exit)"
 t_ok "... with its status" starts "$(err S-exit)" "MCP server 'norm' exited with status 5 during initialize"
-t_eq "start failures never called Ollama" 0 "$(jq -c 'select(.path == "/api/chat" and (.experiment // "" | startswith("S-")) and (.experiment | test("badversion|initerror|noinit|exit")))' "$SIM_LOG_m1" | wc -l | tr -d ' ')"
+t_eq "a repeated tools/list cursor: failed" failed "$(state S-loopcursor)"
+t_ok "... naming the loop" starts "$(err S-loopcursor)" "MCP server 'norm' repeats the tools/list cursor 'page-0' (a loop)"
+t_eq "no tools capability: no tools of that server; the other's echo no longer collides" "echo garbage hang crash" \
+  "$(names S-nocaps 1 | cut -d' ' -f1-4)"
+t_eq "start failures never called Ollama" 0 "$(jq -c 'select(.path == "/api/chat" and (.experiment // "" | startswith("S-")) and (.experiment | test("badversion|initerror|noinit|exit|loopcursor")))' "$SIM_LOG_m1" | wc -l | tr -d ' ')"
 
 # ---- deny, TURNQ_MCP ----
-t_eq "D1: image and b:memory_get hidden; the 4th call wraps to the first of 3 tools" \
-  "echo iserror dotted_name echo" "$(names D1 1)"
+t_eq "D1: image and b:memory_get hidden; the 7th call wraps to the first of 6 tools" \
+  "echo iserror dotted_name surrogate batch huge echo" "$(names D1 1)"
+t_eq "D1: a lone surrogate escape repaired to U+FFFD" "$(printf 'x\xef\xbf\xbdy')" "$(content D1 1 surrogate)"
+t_eq "D1: an answer inside a batch" "in a batch" "$(content D1 1 batch)"
+t_eq "D1: a line over 16 MiB ends the server and fails the call" \
+  "ERROR: MCP server 'c' wrote a line over 16 MiB during tools/call 'huge'" "$(content D1 1 huge)"
 t_ok "D1: a's echo answered" starts "$(content D1 1 echo)" "echo: message-1 | server=a "
 t_eq "D1: b's dotted.name answered" dotted "$(content D1 1 dotted_name)"
 

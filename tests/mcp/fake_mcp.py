@@ -18,6 +18,8 @@ notifications/initialized; tools/list before that is refused, as rmcp does), too
   banner       writes a non-JSON banner line on stdout first
   stuck        does not exit when stdin closes (only a signal ends it)
   stderrflood  writes 1 MiB to stderr before answering initialize
+  nocaps       declares no tools capability (so it has no tools to list)
+  loopcursor   tools/list always answers the same nextCursor
 Tools (--tools picks and orders them; default: all in this order):
   echo {message}          "echo: MSG | server=.. cwd=.. workdir=.. experiment=.. attempt=.. redis_env=yes|no"
   memory_put {key, value} appends {exp, value} to --memfile (default ./memory.json); "stored VALUE"
@@ -32,6 +34,9 @@ Tools (--tools picks and orders them; default: all in this order):
   garbage {}              writes a non-JSON line, then a cut JSON line carrying the call's id
   hang {}                 never answers; afterwards the server ignores stdin EOF
   crash {}                exits with status 3 mid-call
+  surrogate {}            a text with a lone UTF-16 surrogate escape (x\ud800y), as Node writes
+  batch {}                the answer inside a JSON array (a 2025-03-26 batch), after a notification
+  huge {}                 a 17 MiB line
 --pids DIR: writes DIR/PID = "PGID CWD [CHILD_PID]"; --child also starts `sleep 300` in its group.
 """
 import base64
@@ -82,8 +87,11 @@ TOOLS = {
     "garbage": {"description": "Answers garbage", "inputSchema": {"type": "object", "properties": {}}},
     "hang": {"description": "Never answers", "inputSchema": {"type": "object", "properties": {}}},
     "crash": {"description": "Exits mid-call", "inputSchema": {"type": "object", "properties": {}}},
+    "surrogate": {"description": "A broken string", "inputSchema": {"type": "object", "properties": {}}},
+    "batch": {"description": "Answers in a batch", "inputSchema": {"type": "object", "properties": {}}},
+    "huge": {"description": "Answers 17 MiB", "inputSchema": {"type": "object", "properties": {}}},
 }
-ORDER = opt("--tools", ",".join(TOOLS)).split(",")
+ORDER = opt("--tools", ",".join(t for t in TOOLS if t not in ("surrogate", "batch", "huge"))).split(",")
 
 initialized = False
 hung = False
@@ -180,6 +188,19 @@ def call_tool(mid, name, args):
     if name == "hang":
         hung = True
         return None
+    if name == "surrogate":
+        sys.stdout.write('{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"x\\ud800y"}]}}\n' % mid)
+        sys.stdout.flush()
+        return None
+    if name == "batch":
+        out([{"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "b"}},
+             {"jsonrpc": "2.0", "id": mid, "result": text("in a batch")}])
+        return None
+    if name == "huge":
+        sys.stdout.write('{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"' % mid)
+        sys.stdout.write("a" * (17 << 20) + '"}]}}\n')
+        sys.stdout.flush()
+        return None
     if name == "crash":
         sys.stderr.write("fake_mcp %s: crashing on purpose\n" % NAME)
         os._exit(3)
@@ -221,7 +242,8 @@ def main():
                 continue
             version = {"oldversion": "2024-11-05", "badversion": "2099-01-01"}.get(
                 MODE, msg["params"]["protocolVersion"])
-            reply(mid, {"protocolVersion": version, "capabilities": {"tools": {"listChanged": True}},
+            caps = {} if MODE == "nocaps" else {"tools": {"listChanged": True}}
+            reply(mid, {"protocolVersion": version, "capabilities": caps,
                         "serverInfo": {"name": "fake-" + NAME, "version": "1.0"}})
         elif method == "notifications/initialized":
             initialized = True
@@ -234,6 +256,8 @@ def main():
             res = {"tools": [dict(TOOLS[n], name=n) for n in names]}
             if start + PAGE < len(ORDER):
                 res["nextCursor"] = "page-%d" % (start + PAGE)
+            if MODE == "loopcursor":
+                res["nextCursor"] = "page-0"
             reply(mid, res)
         elif method == "tools/call":
             r = call_tool(mid, msg["params"]["name"], msg["params"].get("arguments") or {})
