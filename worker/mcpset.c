@@ -282,12 +282,31 @@ struct mcpset {
     void *call_arg;
 };
 
+/* Error texts quote what servers sent, cut to a length that may split a UTF-8 character; they
+ * end up in JSON (tool messages, results), which must be valid UTF-8. */
+static void valid_utf8(char *s)
+{
+    json_t *probe = json_string(s);
+    if (probe) {
+        json_decref(probe);
+        return;
+    }
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            *s = '?';
+}
+
 static void report(struct mcpset *s, const char *err)
 {
     if (s->done)
         return;
     s->done = true;
-    s->ready(s, err, s->ready_arg);
+    char text[ERR_LEN * 2];
+    if (err) {
+        snprintf(text, sizeof text, "%s", err);
+        valid_utf8(text);
+    }
+    s->ready(s, err ? text : NULL, s->ready_arg);
 }
 
 static void on_fail_idle(struct ev_loop *loop, ev_idle *w, int revents)
@@ -517,8 +536,10 @@ static void on_call_result(json_t *result, const char *err, void *arg)
     char *content;
     if (result)
         content = toolschema_result(result, TOOLSCHEMA_RESULT_MAX, &is_error);
-    else
+    else {
         content = xasprintf("ERROR: %s", err);
+        valid_utf8(content);
+    }
     s->call_cb(content, is_error, s->call_arg);
     free(content);
 }

@@ -58,7 +58,7 @@ struct run {
     ev_tstamp since;
     json_t *turn_records;          /* committed turn records */
     json_t *conversation;          /* history carry: the messages of every committed turn */
-    json_t *tools;                 /* offered tools: the job's, then the environment's */
+    json_t *tools;                 /* offered tools: the job's, the environment's, the MCP servers' */
     json_t *env_tools;             /* object: names the environment supplied */
     struct env *env;
     struct mcpset *mcp;            /* the attempt's MCP servers (--mcp), or NULL */
