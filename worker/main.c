@@ -12,6 +12,8 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "mcp.h"
+#include "mcpset.h"
 #include "redisurl.h"
 #include "version.h"
 #include "worker.h"
@@ -26,11 +28,15 @@
 #define DEF_ENV_TIMEOUT_S 60.0
 #define DEF_GRACE_S 30.0
 #define DEF_METRICS_INTERVAL_S 10.0
+#define DEF_MCP_TIMEOUT_S 30.0
+#define DEF_MCP_START_TIMEOUT_S 120.0
 
 static struct {
-    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd, *metrics_file;
+    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd, *metrics_file, *mcp_workdir;
+    struct cfg_list mcp, mcp_deny;
     long slots, max_attempts, max_interruptions;
-    double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s, metrics_interval_s;
+    double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s, metrics_interval_s, mcp_timeout_s,
+        mcp_start_timeout_s;
     bool exit_when_idle, steal, help, version;
     int verbose;
 } opt = {
@@ -38,6 +44,7 @@ static struct {
     .max_attempts = DEF_MAX_ATTEMPTS, .max_interruptions = DEF_MAX_INTERRUPTIONS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
     .idle_timeout_s = DEF_IDLE_TIMEOUT_S, .env_timeout_s = DEF_ENV_TIMEOUT_S, .grace_s = DEF_GRACE_S,
     .metrics_interval_s = DEF_METRICS_INTERVAL_S,
+    .mcp_timeout_s = DEF_MCP_TIMEOUT_S, .mcp_start_timeout_s = DEF_MCP_START_TIMEOUT_S,
 };
 
 static const struct cfg_opt opts[] = {
@@ -49,6 +56,11 @@ static const struct cfg_opt opts[] = {
     {"env-url", 0, "TURNQ_ENV_URL", CFG_STR, &opt.env_url, 0, 0, "URL", "the environment, one HTTP POST per request"},
     {"env-cmd", 0, "TURNQ_ENV_CMD", CFG_STR, &opt.env_cmd, 0, 0, "'PROG ARGS'", "the environment, a JSON Lines process per attempt"},
     {"env-timeout", 0, "TURNQ_ENV_TIMEOUT", CFG_DOUBLE, &opt.env_timeout_s, 0.1, 86400, "S", "longest wait for an environment answer (default 60)"},
+    {"mcp", 0, "TURNQ_MCP", CFG_LIST, &opt.mcp, 0, 0, "'[NAME:] PROG ARGS'", "an MCP tool server started per attempt (repeatable; several in one value split by ;)"},
+    {"mcp-deny", 0, "TURNQ_MCP_DENY", CFG_LIST, &opt.mcp_deny, 0, 0, "NAME", "hide an MCP tool: NAME or SERVER:NAME (repeatable, comma-separated)"},
+    {"mcp-timeout", 0, "TURNQ_MCP_TIMEOUT", CFG_DOUBLE, &opt.mcp_timeout_s, 0.1, 86400, "S", "longest wait for one MCP tool call (default 30)"},
+    {"mcp-start-timeout", 0, "TURNQ_MCP_START_TIMEOUT", CFG_DOUBLE, &opt.mcp_start_timeout_s, 0.1, 86400, "S", "longest MCP server start, to its tools listed (default 120)"},
+    {"mcp-workdir", 0, "TURNQ_MCP_WORKDIR", CFG_STR, &opt.mcp_workdir, 0, 0, "DIR", "where MCP servers' working directories are made (default $TMPDIR or /tmp)"},
     {"max-attempts", 0, "TURNQ_MAX_ATTEMPTS", CFG_INT, &opt.max_attempts, 1, 1000, "N", "attempts failing on errors before an experiment fails (default 3)"},
     {"max-interruptions", 0, "TURNQ_MAX_INTERRUPTIONS", CFG_INT, &opt.max_interruptions, 0, 100000, "N", "starts cut short by crashes or stops before an experiment fails (default 10)"},
     {"load-timeout", 0, "TURNQ_LOAD_TIMEOUT", CFG_DOUBLE, &opt.load_timeout_s, 0.1, 86400, "S", "wait for a call's first byte, a cold model load (default 600)"},
@@ -201,6 +213,21 @@ int main(int argc, char **argv)
         die_config(err);
     if (opt.metrics_file && *opt.metrics_file && check_dir(opt.metrics_file, err) < 0)
         die_config(err);
+    static struct mcpset_cfg mcp_cfg;
+    mcp_cfg.timeout_s = opt.mcp_timeout_s;
+    mcp_cfg.start_timeout_s = opt.mcp_start_timeout_s;
+    mcp_cfg.workdir = opt.mcp_workdir;
+    for (int i = 0; i < opt.mcp.n; i++)
+        if (mcpset_cfg_add(&mcp_cfg, opt.mcp.v[i], err) < 0)
+            die_config(err);
+    for (int i = 0; i < opt.mcp_deny.n; i++)
+        if (mcpset_cfg_deny(&mcp_cfg, opt.mcp_deny.v[i], err) < 0)
+            die_config(err);
+    if (opt.mcp_workdir && access(opt.mcp_workdir, W_OK | X_OK) < 0) {
+        snprintf(err, sizeof err, "--mcp-workdir: '%.180s' is not a directory this worker can write", opt.mcp_workdir);
+        die_config(err);
+    }
+    cfg.mcp = &mcp_cfg;
 
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(0);
@@ -210,6 +237,10 @@ int main(int argc, char **argv)
              TURNQ_VERSION, cfg.machine, where, cfg.ns, cfg.ollama_url, cfg.slots,
              opt.env_url ? opt.env_url : opt.env_cmd ? opt.env_cmd : "none",
              opt.exit_when_idle ? ", exit when idle" : "");
+
+    for (int i = 0; i < mcp_cfg.n; i++)
+        log_info("MCP server '%s' per attempt: %s (call timeout %g s, start timeout %g s)", mcp_cfg.servers[i].alias,
+                 mcp_cfg.servers[i].text, mcp_cfg.timeout_s, mcp_cfg.start_timeout_s);
 
     the_worker = worker_new(loop, &cfg);
     ev_signal sigint, sigterm;
@@ -226,6 +257,9 @@ int main(int argc, char **argv)
     ev_signal_stop(loop, &sigint);
     ev_signal_stop(loop, &sigterm);
     worker_free(the_worker);
+    /* Servers of ended attempts still shutting down must not outlive the worker. */
+    mcp_kill_all();
+    mcpset_cfg_free(&mcp_cfg);
     ev_loop_destroy(loop);
     log_info("worker stopped");
     return EXIT_OK;

@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "mcpset.h"
 #include "result.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -58,9 +59,10 @@ struct run {
     ev_tstamp since;
     json_t *turn_records;          /* committed turn records */
     json_t *conversation;          /* history carry: the messages of every committed turn */
-    json_t *tools;                 /* offered tools: the job's, then the environment's */
+    json_t *tools;                 /* offered tools: the job's, the environment's, the MCP servers' */
     json_t *env_tools;             /* object: names the environment supplied */
     struct env *env;
+    struct mcpset *mcp;            /* the attempt's MCP servers (--mcp), or NULL */
     char final_status[16];
     char final_error[ERR_LEN];
     bool count_error;              /* the final write also counts a failed attempt */
@@ -131,6 +133,8 @@ static void end_run(struct run *r, enum run_outcome outcome)
         env_close(r->env);
         r->env = NULL;
     }
+    mcpset_close(r->mcp);
+    r->mcp = NULL;
     ev_idle_start(r->ctx.loop, &r->finish_idle);
 }
 
@@ -339,6 +343,8 @@ static void cancel_io(struct run *r)
         env_close(r->env);
         r->env = NULL;
     }
+    mcpset_close(r->mcp);
+    r->mcp = NULL;
 }
 
 enum requeue_count {
@@ -517,6 +523,12 @@ static void tool_error(struct run *r, json_t *call, const char *fmt, ...)
     free(content);
 }
 
+static void on_mcp_tool(const char *content, bool is_error, void *arg)
+{
+    struct run *r = arg;
+    tool_done(r, json_array_get(r->todo, r->tool_idx), content, is_error);
+}
+
 static void on_env_tool(struct env *e, json_t *reply, const char *err, void *arg)
 {
     (void)e;
@@ -563,6 +575,8 @@ static void run_tools(struct run *r)
         tool_error(r, call, "the arguments of tool '%s' are not a JSON object", name);
     } else if (!offered(r, name)) {
         tool_error(r, call, "unknown tool '%s': it is not among the tools offered", name);
+    } else if (mcpset_has(r->mcp, name)) {
+        mcpset_call(r->mcp, name, json_object_get(fn, "arguments"), on_mcp_tool, r);
     } else if (!r->env) {
         tool_error(r, call, "tool '%s' cannot run: no environment is configured on this worker", name);
     } else {
@@ -816,6 +830,31 @@ static void next_turn(struct run *r)
 
 /* ---- Starting ---- */
 
+/* The MCP servers failing to start is a machine problem, as the environment's is: the attempt
+ * fails and the experiment is requeued (or fails after --max-attempts). */
+static void on_mcp_ready(struct mcpset *s, const char *err, void *arg)
+{
+    struct run *r = arg;
+    if (err) {
+        attempt_failed(r, err, true);
+        return;
+    }
+    mcpset_offer(s, r->tools);
+    next_turn(r);
+}
+
+/* After the job's and the environment's tools are known: the MCP servers' come last. */
+static void start_mcp(struct run *r)
+{
+    if (!r->ctx.mcp) {
+        next_turn(r);
+        return;
+    }
+    if (stop_here(r))
+        return;
+    r->mcp = mcpset_open(r->ctx.loop, r->ctx.mcp, r->id, r->attempt, on_mcp_ready, r);
+}
+
 static int add_env_tools(struct run *r, json_t *tools, char err[ERR_LEN])
 {
     if (!tools)
@@ -855,7 +894,7 @@ static void on_env_start(struct env *e, json_t *reply, const char *err, void *ar
         finish(r, "failed", why);
         return;
     }
-    next_turn(r);
+    start_mcp(r);
 }
 
 static void start_env(struct run *r)
@@ -865,7 +904,7 @@ static void start_env(struct run *r)
     r->tools = r->job->tools ? json_deep_copy(r->job->tools) : json_array();
     r->env_tools = json_object();
     if (!r->ctx.env) {
-        next_turn(r);
+        start_mcp(r);
         return;
     }
     char err[ERR_LEN];
@@ -1083,6 +1122,7 @@ void run_free(struct run *r)
     ev_timer_stop(r->ctx.loop, &r->retry);
     ev_idle_stop(r->ctx.loop, &r->finish_idle);
     env_kill(r->env);
+    mcpset_kill(r->mcp);
     clear_turn(r);
     json_decref(r->turn_records);
     json_decref(r->conversation);
@@ -1103,7 +1143,7 @@ void run_abort(struct run *r)
     /* Waiting on Ollama or the environment: stop now. Waiting on Redis: the reply's continuation
      * reaches a stop point (or the end) by itself. */
     if (r->state == RUN_CALLING || r->state == RUN_TOOLING || r->state == RUN_PROMPTING ||
-        (r->state == RUN_STARTING && r->env)) {
+        (r->state == RUN_STARTING && (r->env || r->mcp))) {
         log_info("job=%s grace period over: turn %d cut short, requeued first in line", r->id, r->turn);
         requeue(r, NULL, REQUEUE_INTERRUPTED);
     }

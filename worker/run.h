@@ -11,6 +11,7 @@
 #include "env.h"
 #include "http.h"
 #include "job.h"
+#include "mcpset.h"
 #include "ollama.h"
 #include "rconn.h"
 
@@ -27,6 +28,7 @@ struct run_ctx {
     const char *token;                /* the machine's lease token: every write is fenced by it */
     const char *ollama_url;           /* the worker's own; nothing in a job changes it */
     const struct env_cfg *env;        /* NULL: no environment */
+    const struct mcpset_cfg *mcp;     /* NULL: no MCP servers */
     struct ollama_info *const *ollama;/* the worker's latest discovery (may point to NULL) */
     long max_attempts;                /* attempts that may fail on errors before "failed" */
     long max_interruptions;           /* starts cut short by crashes or stops before "failed" */

@@ -385,6 +385,7 @@ static void start_run(struct worker *w, const char *id, bool resumed)
         .loop = w->loop, .redis = w->cmd, .http = w->http, .ns = w->cfg.ns, .machine = w->cfg.machine,
         .worker_id = w->id, .token = w->token, .ollama_url = w->cfg.ollama_url,
         .env = (w->cfg.env.url || w->cfg.env.cmd) ? &w->cfg.env : NULL, .ollama = &w->ollama,
+        .mcp = (w->cfg.mcp && w->cfg.mcp->n) ? w->cfg.mcp : NULL,
         .max_attempts = w->cfg.max_attempts, .max_interruptions = w->cfg.max_interruptions, .load_timeout_s = w->cfg.load_timeout_s,
         .idle_timeout_s = w->cfg.idle_timeout_s, .on_progress = on_progress, .progress_arg = w,
         .on_box = on_box, .box_arg = w, .lease_fresh = lease_fresh, .lease_arg = w,

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "env.h"
+#include "mcpset.h"
 #include "redisurl.h"
 
 struct worker_cfg {
@@ -17,6 +18,7 @@ struct worker_cfg {
     const char *ollama_url;      /* the worker's own Ollama; jobs cannot change it */
     long slots;                  /* experiments at once */
     struct env_cfg env;          /* env.url / env.cmd NULL: no environment */
+    const struct mcpset_cfg *mcp;/* MCP servers per attempt (borrowed); NULL or none: no MCP */
     bool exit_when_idle;         /* exit 0 once the queue and running list are empty */
     bool steal;                  /* idle: take never-started experiments from other queues */
     long max_attempts;           /* attempts failing on errors before an experiment fails */
