@@ -3,7 +3,7 @@
 # ones with apt-get when run as root (as CI and a fresh box are), else says what to install.
 set -eu
 pkgs=(build-essential pkg-config libhiredis-dev libev-dev libcurl4-openssl-dev libjansson-dev
-      libhttp-parser-dev redis-server redis-tools curl jq python3 procps bsdextrautils)
+      libhttp-parser-dev redis-server redis-tools redis-sentinel curl jq python3 procps bsdextrautils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
