@@ -26,6 +26,9 @@
 #define RCONN_CONNECT_TIMEOUT_S 5.0
 #define RCONN_BACKOFF_MIN_S 0.1
 #define RCONN_BACKOFF_MAX_S 5.0
+/* With sentinels the next attempt asks them again, which is cheap, and a failover completes in
+ * seconds: keep retrying at least this often so the new primary is found soon after. */
+#define RCONN_BACKOFF_MAX_SENTINEL_S 1.0
 
 enum rconn_state { RCONN_DOWN, RCONN_RESOLVING, RCONN_CONNECTING, RCONN_HANDSHAKE, RCONN_READY };
 
@@ -74,7 +77,8 @@ static void schedule_reconnect(struct rconn *rc, bool was_ready)
     ev_timer_stop(rc->loop, &rc->connect_timeout);
     ev_timer_set(&rc->reconnect, rc->backoff_s, 0.);
     ev_timer_start(rc->loop, &rc->reconnect);
-    rc->backoff_s = rc->backoff_s * 2 > RCONN_BACKOFF_MAX_S ? RCONN_BACKOFF_MAX_S : rc->backoff_s * 2;
+    double max = rc->addr.sentinel.n ? RCONN_BACKOFF_MAX_SENTINEL_S : RCONN_BACKOFF_MAX_S;
+    rc->backoff_s = rc->backoff_s * 2 > max ? (rc->backoff_s > max ? rc->backoff_s : max) : rc->backoff_s * 2;
     if (was_ready && rc->state_fn)
         rc->state_fn(rc, false, rc->state_arg);
 }
@@ -169,7 +173,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         rc->ac = NULL;
         if (rc->failures++ == 0 || rc->failures % 12 == 0)
             log_warn("redis %s: cannot connect to %s: %s; retrying (backoff up to %.0f s)", rc->name, rc->where,
-                     ac->errstr, RCONN_BACKOFF_MAX_S);
+                     ac->errstr, rc->addr.sentinel.n ? RCONN_BACKOFF_MAX_SENTINEL_S : RCONN_BACKOFF_MAX_S);
         schedule_reconnect(rc, false);
         return;
     }
@@ -220,7 +224,7 @@ static void on_resolved(bool ok, const char *host, int port, const char *err, vo
             char list[512];
             sentinel_list(&rc->addr.sentinel, list, sizeof list);
             log_warn("redis %s: no sentinel of %s named the primary of %s: %s; retrying (backoff up to %.0f s)",
-                     rc->name, list, rc->addr.sentinel.master, err, RCONN_BACKOFF_MAX_S);
+                     rc->name, list, rc->addr.sentinel.master, err, RCONN_BACKOFF_MAX_SENTINEL_S);
         }
         schedule_reconnect(rc, false);
         return;
