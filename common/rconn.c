@@ -233,9 +233,9 @@ static void on_resolved(bool ok, const char *host, int port, const char *err, vo
     snprintf(rc->addr.host, sizeof rc->addr.host, "%s", host);
     rc->addr.port = port;
     redisurl_redacted(&rc->addr, rc->where, sizeof rc->where);
-    if (moved)
-        log_info("redis %s: the sentinels name %s:%d as the primary of %s", rc->name, host, port,
-                 rc->addr.sentinel.master);
+    if (moved || err[0])
+        log_info("redis %s: the sentinels name %s:%d as the primary of %s%s%s%s", rc->name, host, port,
+                 rc->addr.sentinel.master, err[0] ? " (before that: " : "", err, err[0] ? ")" : "");
     connect_to(rc);
 }
 

@@ -262,7 +262,7 @@ static void finish(struct sentinel_query *q, const char *host, int port)
 {
     ev_timer_stop(q->loop, &q->timer);
     drop_ac(q);
-    q->cb(host != NULL, host, port, host ? NULL : q->err, q->arg);
+    q->cb(host != NULL, host, port, q->err, q->arg);
     free(q);
 }
 

@@ -34,8 +34,9 @@ void sentinel_list(const struct sentinel_cfg *s, char *buf, size_t size);
 int sentinel_lookup(const struct sentinel_cfg *s, double timeout_s, char *host, int *port, char err[ERR_LEN]);
 
 /* On the loop: the same, without blocking. cb runs exactly once, never before
- * sentinel_query_start returns: ok with host and port, or !ok with err (host NULL). The query
- * frees itself after cb. s is borrowed and must outlive the query. */
+ * sentinel_query_start returns: ok with host and port, or !ok (host NULL). err says what each
+ * sentinel asked before the answer said ("" when the first one answered). The query frees itself
+ * after cb. s is borrowed and must outlive the query. */
 typedef void sentinel_fn(bool ok, const char *host, int port, const char *err, void *arg);
 struct sentinel_query;
 struct sentinel_query *sentinel_query_start(struct ev_loop *loop, const struct sentinel_cfg *s, sentinel_fn *cb,

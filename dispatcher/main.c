@@ -74,7 +74,8 @@ static void usage(FILE *f, const struct disp_cmd *cmd)
     fprintf(f, "\nGlobal flags (before or after the subcommand):\n");
     cfg_print_options(f, global_opts);
     fprintf(f, "\nExit codes: 0 success; 1 runtime failure (wait saw a failed experiment or timed out);\n"
-               "2 usage or validation error (nothing was changed); 3 Redis cannot be reached.\n"
+               "2 usage or validation error (nothing was changed); 3 Redis cannot be reached or refuses\n"
+               "access (wrong password, an ACL user without a permission turnq needs: NOPERM).\n"
                "Run 'dispatcher COMMAND --help' for the flags of one command.\n");
 }
 

@@ -380,7 +380,8 @@ const struct disp_cmd wait_cmd = {
         "Follows NS:events until every experiment in NS:ids is done, failed or cancelled, and returns\n"
         "within 100 ms of the last one ending. Exit 0 when all ended and none failed; 1 when any\n"
         "failed (each is named with its error) or the timeout passed (what has not ended is named).\n"
-        "Shows progress on stderr when it is a terminal.\n",
+        "Shows progress on stderr when it is a terminal. A lost Redis connection (a restart, a\n"
+        "Sentinel failover) is retried for up to 60 s (or until --timeout), then every state re-read.\n",
     .opts = wait_opts,
     .run = wait_run,
 };

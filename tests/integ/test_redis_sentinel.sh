@@ -87,11 +87,26 @@ t_eq "an unknown master name: exit 3" 3 "$RC"
 t_ok "an unknown master name: said" grep -q "no master named 'nosuch'" "$T/e8.out"
 RC=0; TURNQ_SENTINEL="127.0.0.1:1,$SLIST" h_disp status >"$T/status0.out" 2>&1 || RC=$?
 t_eq "a dead first sentinel is skipped: status exits 0" 0 "$RC"
-
+# A sentinel that accepts and never answers costs SENTINEL_TIMEOUT_S (1 s), then the next is asked:
+# blocking (dispatcher) and on the loop (a worker that exits when its queue is empty).
+h_own_port BH
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); time.sleep(60)' "$BH" & H_PIDS+=("$!")
+h_wait 5 "(exec 3<>/dev/tcp/127.0.0.1/$BH) 2>/dev/null" || t_fail "the silent sentinel listens"
+s0=$(inv_now_ms)
+RC=0; TURNQ_SENTINEL="127.0.0.1:$BH,$SLIST" h_disp status >"$T/status-bh.out" 2>&1 || RC=$?
+t_eq "a silent first sentinel is skipped after its timeout: status exits 0" 0 "$RC"
+el=$(( $(inv_now_ms) - s0 )); t_ok "...within 1 to 4 s ($el ms)" [ "$el" -ge 900 ] && [ "$el" -lt 4000 ]
 # ---- the sweep ----
 h_sim_start f1 --actions 1 --latency-ms 80 || exit 1
+RC=0; TURNQ_SENTINEL="127.0.0.1:$BH,$SLIST" timeout 20 "$H_BIN/worker" --machine bh --ollama "$SIM_URL_f1" \
+  --exit-when-idle >"$T/worker-bh.log" 2>&1 || RC=$?
+t_eq "worker with a silent first sentinel: finds the primary, exits idle (0)" 0 "$RC"
+t_ok "worker with a silent first sentinel: names it" grep -q "sentinel 127.0.0.1:$BH: no answer within 1.0 s" "$T/worker-bh.log"
+
 inv_jobs F 6 5 "\"tools\": [$INV_TOOL]" >"$T/jobs.jsonl"
-h_worker_start f1 --slots 2
+TURNQ_SENTINEL="127.0.0.1:1,$SLIST" h_worker_start f1 --slots 2 # a dead first sentinel, asked at every reconnect
 t_ok "worker (via sentinels) holds the machine" h_worker_ready f1 15
 t_ok "worker log names the primary the sentinels gave" grep -q "name 127.0.0.1:$P1 as the primary of $M" "$H_DIR/worker-f1.log"
 RC=0; h_disp submit --machines f1 "$T/jobs.jsonl" >"$T/submit.out" 2>&1 || RC=$?
