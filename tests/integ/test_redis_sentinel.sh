@@ -130,7 +130,7 @@ if [ -n "${SENTINEL_LAG:-}" ]; then
   kill -9 "$PID1"; kill -CONT "$PID2"
 fi
 t0=$(inv_now_ms)
-kill -9 "$PID1" 2>/dev/null
+kill -9 "$PID1" 2>/dev/null; wait "$PID1" 2>/dev/null
 echo "killed the primary (port $P1) after $before committed turns"
 t_ok "the sentinels promote the replica" h_wait 20 "scli sentinel get-master-addr-by-name $M | grep -qx $P2"
 t1=$(inv_now_ms)
