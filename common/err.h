@@ -14,7 +14,7 @@ enum {
     EXIT_OK = 0,      /* success */
     EXIT_RUNTIME = 1, /* wait saw a failed experiment or timed out; other runtime failure */
     EXIT_USAGE = 2,   /* usage or validation error: nothing was changed */
-    EXIT_REDIS = 3,   /* the dispatcher cannot reach Redis */
+    EXIT_REDIS = 3,   /* the dispatcher cannot reach Redis, or Redis refuses access (AUTH, NOPERM) */
 };
 
 #endif

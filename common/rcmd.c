@@ -1,13 +1,26 @@
-/* rcmd: connect, AUTH, SELECT for the synchronous CLI connection. */
+/* rcmd: connect, AUTH, SELECT for the synchronous CLI connection. With sentinels, the primary
+ * is looked up first (blocking, SENTINEL_TIMEOUT_S a sentinel) and checked with ROLE. */
 #include "rcmd.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
-redisContext *rcmd_connect(const struct redis_addr *a, double timeout_s, char err[ERR_LEN])
+#include "sentinel.h"
+
+redisContext *rcmd_connect(const struct redis_addr *addr, double timeout_s, char err[ERR_LEN])
 {
     char where[512];
+    struct redis_addr resolved = *addr;
+    const struct redis_addr *a = &resolved;
+    if (addr->sentinel.n) {
+        char why[ERR_LEN], list[512];
+        if (sentinel_lookup(&addr->sentinel, timeout_s, resolved.host, &resolved.port, why) < 0) {
+            sentinel_list(&addr->sentinel, list, sizeof list);
+            set_err(err, "no sentinel of %s named the primary of %s: %s", list, addr->sentinel.master, why);
+            return NULL;
+        }
+    }
     redisurl_redacted(a, where, sizeof where);
     struct timeval tv = {.tv_sec = (time_t)timeout_s, .tv_usec = (suseconds_t)((timeout_s - (time_t)timeout_s) * 1e6)};
     redisContext *c = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)
@@ -33,6 +46,21 @@ redisContext *rcmd_connect(const struct redis_addr *a, double timeout_s, char er
         goto fail;
     }
     freeReplyObject(r);
+    if (a->sentinel.n) {
+        r = redisCommand(c, "ROLE");
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            set_err(err, "%s: ROLE failed: %s", where, r ? r->str : c->errstr);
+            goto fail;
+        }
+        const char *role = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
+                               ? r->element[0]->str : "?";
+        if (strcmp(role, "master")) {
+            set_err(err, "%s: named by the sentinels as the primary of %s but its role is %s (a failover under way?)",
+                    where, a->sentinel.master, role);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
     if (a->db) {
         r = redisCommand(c, "SELECT %d", a->db);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {

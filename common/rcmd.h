@@ -11,7 +11,8 @@
 
 /* Returns a new connected context (free with redisFree), or NULL with err naming the redacted
  * address and the reason ("redis://127.0.0.1:6379/0: Connection refused", "...: AUTH failed:
- * WRONGPASS ..."). timeout_s bounds the connect and every later command. */
+ * WRONGPASS ..."). timeout_s bounds the connect and every later command. With sentinels in a,
+ * the primary is asked from them first and must answer ROLE with "master". */
 redisContext *rcmd_connect(const struct redis_addr *a, double timeout_s, char err[ERR_LEN]);
 
 #endif

@@ -1,8 +1,12 @@
 /* rconn: the lifecycle of one hiredis async context on libev.
  *
- * States: DOWN (no context; the reconnect timer is armed) -> CONNECTING (context exists, the
- * connect timer is armed) -> HANDSHAKE (TCP up, AUTH/SELECT/CLIENT ID sent) -> READY. Any error
- * goes back to DOWN. hiredis frees its context after the disconnect callback returns, so that
+ * States: DOWN (no context; the reconnect timer is armed) -> [RESOLVING (with --sentinel: the
+ * sentinels are asked where the primary is, sentinel.h)] -> CONNECTING (context exists, the
+ * connect timer is armed) -> HANDSHAKE (TCP up, AUTH/SELECT/[ROLE]/CLIENT ID sent) -> READY. Any
+ * error goes back to DOWN, and every reconnect asks the sentinels again, so a failover is
+ * followed by reconnecting. With sentinels, the handshake's ROLE must say "master" (a sentinel's
+ * answer can predate a failover), and a READONLY reply (the server was turned into a replica
+ * under us) drops the connection to find the new primary. hiredis frees its context after the disconnect callback returns, so that
  * callback forgets ac first (the hiredis README: "avoid stale pointer when callback returns").
  * A command issued while not READY gets its NULL reply from a zero-delay timer, so no callback
  * ever runs before the call that issued it has returned (ev.pod "AVOIDING FINISHING BEFORE
@@ -16,13 +20,17 @@
 #include <string.h>
 
 #include "log.h"
+#include "sentinel.h"
 #include "xalloc.h"
 
 #define RCONN_CONNECT_TIMEOUT_S 5.0
 #define RCONN_BACKOFF_MIN_S 0.1
 #define RCONN_BACKOFF_MAX_S 5.0
+/* With sentinels the next attempt asks them again, which is cheap, and a failover completes in
+ * seconds: keep retrying at least this often so the new primary is found soon after. */
+#define RCONN_BACKOFF_MAX_SENTINEL_S 1.0
 
-enum rconn_state { RCONN_DOWN, RCONN_CONNECTING, RCONN_HANDSHAKE, RCONN_READY };
+enum rconn_state { RCONN_DOWN, RCONN_RESOLVING, RCONN_CONNECTING, RCONN_HANDSHAKE, RCONN_READY };
 
 struct cmd {                 /* privdata of one command */
     struct rconn *rc;
@@ -33,7 +41,8 @@ struct cmd {                 /* privdata of one command */
 
 struct rconn {
     struct ev_loop *loop;
-    struct redis_addr addr;
+    struct redis_addr addr;    /* with sentinels: host and port are the primary last named */
+    struct sentinel_query *query; /* RESOLVING: the question to the sentinels */
     char name[64];
     char where[512];           /* redacted address for logs */
     redisAsyncContext *ac;     /* NULL when DOWN */
@@ -68,7 +77,8 @@ static void schedule_reconnect(struct rconn *rc, bool was_ready)
     ev_timer_stop(rc->loop, &rc->connect_timeout);
     ev_timer_set(&rc->reconnect, rc->backoff_s, 0.);
     ev_timer_start(rc->loop, &rc->reconnect);
-    rc->backoff_s = rc->backoff_s * 2 > RCONN_BACKOFF_MAX_S ? RCONN_BACKOFF_MAX_S : rc->backoff_s * 2;
+    double max = rc->addr.sentinel.n ? RCONN_BACKOFF_MAX_SENTINEL_S : RCONN_BACKOFF_MAX_S;
+    rc->backoff_s = rc->backoff_s * 2 > max ? (rc->backoff_s > max ? rc->backoff_s : max) : rc->backoff_s * 2;
     if (was_ready && rc->state_fn)
         rc->state_fn(rc, false, rc->state_arg);
 }
@@ -125,6 +135,18 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
         schedule_reconnect(rc, false);
         return;
     }
+    if (!strcmp(step, "ROLE")) {
+        const char *role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                                   reply->element[0]->type == REDIS_REPLY_STRING
+                               ? reply->element[0]->str : "?";
+        if (strcmp(role, "master")) {
+            log_warn("redis %s: %s is not the primary of %s (its role is %s): asking the sentinels again", rc->name,
+                     rc->where, rc->addr.sentinel.master, role);
+            kill_context(rc);
+            schedule_reconnect(rc, false);
+        }
+        return;
+    }
     if (strcmp(step, "CLIENT ID"))
         return;
     rc->client_id = reply->integer;
@@ -151,7 +173,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         rc->ac = NULL;
         if (rc->failures++ == 0 || rc->failures % 12 == 0)
             log_warn("redis %s: cannot connect to %s: %s; retrying (backoff up to %.0f s)", rc->name, rc->where,
-                     ac->errstr, RCONN_BACKOFF_MAX_S);
+                     ac->errstr, rc->addr.sentinel.n ? RCONN_BACKOFF_MAX_SENTINEL_S : RCONN_BACKOFF_MAX_S);
         schedule_reconnect(rc, false);
         return;
     }
@@ -164,11 +186,13 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     if (rc->addr.db)
         redisAsyncCommand(ac, on_handshake_reply, (void *)"SELECT", "SELECT %d", rc->addr.db);
+    if (rc->addr.sentinel.n)
+        redisAsyncCommand(ac, on_handshake_reply, (void *)"ROLE", "ROLE");
     redisAsyncCommand(ac, on_handshake_reply, (void *)"CLIENT SETNAME", "CLIENT SETNAME turnq-%s", rc->name);
     redisAsyncCommand(ac, on_handshake_reply, (void *)"CLIENT ID", "CLIENT ID");
 }
 
-static void start_connect(struct rconn *rc)
+static void connect_to(struct rconn *rc)
 {
     redisAsyncContext *ac = rc->addr.path[0] ? redisAsyncConnectUnix(rc->addr.path)
                                              : redisAsyncConnect(rc->addr.host, rc->addr.port);
@@ -189,6 +213,41 @@ static void start_connect(struct rconn *rc)
     rc->state = RCONN_CONNECTING;
     ev_timer_set(&rc->connect_timeout, RCONN_CONNECT_TIMEOUT_S, 0.);
     ev_timer_start(rc->loop, &rc->connect_timeout);
+}
+
+static void on_resolved(bool ok, const char *host, int port, const char *err, void *arg)
+{
+    struct rconn *rc = arg;
+    rc->query = NULL;
+    if (!ok) {
+        if (rc->failures++ == 0 || rc->failures % 12 == 0) {
+            char list[512];
+            sentinel_list(&rc->addr.sentinel, list, sizeof list);
+            log_warn("redis %s: no sentinel of %s named the primary of %s: %s; retrying (backoff up to %.0f s)",
+                     rc->name, list, rc->addr.sentinel.master, err, RCONN_BACKOFF_MAX_SENTINEL_S);
+        }
+        schedule_reconnect(rc, false);
+        return;
+    }
+    bool moved = strcmp(rc->addr.host, host) || rc->addr.port != port;
+    snprintf(rc->addr.host, sizeof rc->addr.host, "%s", host);
+    rc->addr.port = port;
+    redisurl_redacted(&rc->addr, rc->where, sizeof rc->where);
+    if (moved || err[0])
+        log_info("redis %s: the sentinels name %s:%d as the primary of %s%s%s%s", rc->name, host, port,
+                 rc->addr.sentinel.master, err[0] ? " (before that: " : "", err, err[0] ? ")" : "");
+    connect_to(rc);
+}
+
+/* Connects to the server, or, with sentinels, first asks them where the primary is now. */
+static void start_connect(struct rconn *rc)
+{
+    if (!rc->addr.sentinel.n) {
+        connect_to(rc);
+        return;
+    }
+    rc->state = RCONN_RESOLVING;
+    rc->query = sentinel_query_start(rc->loop, &rc->addr.sentinel, on_resolved, rc);
 }
 
 static void on_reconnect(struct ev_loop *loop, ev_timer *w, int revents)
@@ -212,12 +271,21 @@ static void run_cb(struct cmd *c, redisReply *reply)
     maybe_release(rc);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
     struct cmd *c = privdata;
     struct rconn *rc = c->rc;
+    redisReply *reply = r;
     rc->pending--;
+    if (reply && reply->type == REDIS_REPLY_ERROR && rc->addr.sentinel.n && rc->ac && !rc->closing &&
+        !strncmp(reply->str, "READONLY", 8)) {
+        /* A failover demoted this server while we were connected: find the new primary. The
+         * drop frees the context after this callback (hiredis defers it); the reply stays valid. */
+        log_warn("redis %s: %s is read-only now (demoted by a failover?): asking the sentinels again", rc->name,
+                 rc->where);
+        rconn_drop(rc);
+    }
     /* Progress: re-arm the watchdog while commands still wait, else stop it (ev.pod method 2). */
     if (rc->reply_timeout_s > 0 && !rc->freeing) {
         if (rc->pending > 0)
@@ -379,6 +447,8 @@ static void really_free(struct rconn *rc)
     ev_timer_stop(rc->loop, &rc->connect_timeout);
     ev_timer_stop(rc->loop, &rc->deliver);
     ev_timer_stop(rc->loop, &rc->watchdog);
+    sentinel_query_cancel(rc->query);
+    rc->query = NULL;
     rc->in_callback++;
     struct cmd *list = rc->failed;
     rc->failed = NULL;

@@ -7,7 +7,11 @@
  * "command" one for everything else, because replies on one connection come in order and a
  * blocked BLMOVE would hold up every later reply (CONVENTIONS rule 7).
  *
- * This is the only module that includes <hiredis/async.h>; callers see redisReply only. */
+ * With sentinels in the address (sentinel.h), every connect first asks them where the primary
+ * is, checks ROLE, and a lost connection or a READONLY reply makes it ask again.
+ *
+ * This and sentinel.c are the only modules that include <hiredis/async.h>; callers see
+ * redisReply only. */
 #include <ev.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>

@@ -1,6 +1,7 @@
 /* redisurl: parse the Redis address users give in --redis / TURNQ_REDIS. */
 #include "redisurl.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ static int parse_unix(const char *rest, struct redis_addr *a, char err[ERR_LEN])
     return 0;
 }
 
-int redisurl_parse(const char *url, struct redis_addr *a, char err[ERR_LEN])
+static int parse(const char *url, struct redis_addr *a, bool host_optional, char err[ERR_LEN])
 {
     memset(a, 0, sizeof *a);
     a->port = 6379;
@@ -106,6 +107,8 @@ int redisurl_parse(const char *url, struct redis_addr *a, char err[ERR_LEN])
             port = colon + 1;
         }
     }
+    if (hostport == 0 && host_optional)
+        goto db;
     if (host_end == host) {
         set_err(err, "redis URL: no host (e.g. redis://127.0.0.1:6379/0)");
         return -1;
@@ -118,6 +121,7 @@ int redisurl_parse(const char *url, struct redis_addr *a, char err[ERR_LEN])
         set_err(err, "redis URL: port must be a number from 1 to 65535");
         return -1;
     }
+db:
     if (slash && slash[1]) {
         if (parse_int(slash + 1, strlen(slash + 1), 0, 1000000, &a->db) < 0) {
             set_err(err, "redis URL: the database after '/' must be a number, e.g. /0");
@@ -127,10 +131,22 @@ int redisurl_parse(const char *url, struct redis_addr *a, char err[ERR_LEN])
     return 0;
 }
 
+int redisurl_parse(const char *url, struct redis_addr *a, char err[ERR_LEN])
+{
+    return parse(url, a, false, err);
+}
+
+int redisurl_parse_credentials(const char *url, struct redis_addr *a, char err[ERR_LEN])
+{
+    return parse(url, a, true, err);
+}
+
 void redisurl_redacted(const struct redis_addr *a, char *buf, size_t size)
 {
     const char *auth = a->pass[0] ? ":***@" : (a->user[0] ? "@" : "");
-    if (a->path[0] && a->db)
+    if (!a->path[0] && !a->host[0] && a->sentinel.n)
+        snprintf(buf, size, "redis://%s%s/%d via sentinels of %s", a->user, auth, a->db, a->sentinel.master);
+    else if (a->path[0] && a->db)
         snprintf(buf, size, "unix://%s?db=%d", a->path, a->db);
     else if (a->path[0])
         snprintf(buf, size, "unix://%s", a->path);

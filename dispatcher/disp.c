@@ -10,11 +10,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "job.h"
 #include "keys.h"
 #include "log.h"
 #include "rcmd.h"
+#include "sentinel.h"
 #include "xalloc.h"
 
 /* ---- String vector ---- */
@@ -138,8 +140,8 @@ int disp_setup(struct disp *d)
                   d->ns, KEYS_NS_MAX);
         return EXIT_USAGE;
     }
-    if (redisurl_parse(d->redis_url, &d->addr, err) < 0) {
-        disp_errf("--redis/TURNQ_REDIS: %s", err);
+    if (sentinel_setup(d->redis_url, d->sentinel, d->master, d->sentinel_pass, &d->addr, err) < 0) {
+        disp_errf("%s", err);
         return EXIT_USAGE;
     }
     d->machines_given = d->machines_opt != NULL;
@@ -208,6 +210,28 @@ int disp_connect(struct disp *d)
     return 0;
 }
 
+int disp_reconnect(struct disp *d, double within_s)
+{
+    if (d->c)
+        redisFree(d->c);
+    d->c = NULL;
+    char err[ERR_LEN] = "";
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        d->c = rcmd_connect(&d->addr, DISP_CONNECT_TIMEOUT_S, err);
+        if (d->c)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double spent = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (spent + DISP_RECONNECT_PAUSE_S > within_s)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = (long)(DISP_RECONNECT_PAUSE_S * 1e9)}, NULL);
+    }
+    disp_errf("cannot reach Redis again within %.0f s: %s", within_s, err);
+    return EXIT_REDIS;
+}
+
 void disp_close(struct disp *d)
 {
     if (d->c)
@@ -231,6 +255,14 @@ static int check_reply(struct disp *d, redisReply *r, const char *cmd)
 {
     if (r == NULL) {
         disp_errf("lost the connection to Redis during %s: %s", cmd, d->c->errstr[0] ? d->c->errstr : "no reply");
+        return EXIT_REDIS;
+    }
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOPERM", 6)) {
+        /* The ACL user may not run this or touch these keys: like a wrong password, a matter of
+         * access to Redis, not of the experiments. */
+        disp_errf("Redis refused %s: %s (the Redis user lacks a permission turnq needs on namespace %s; "
+                  "see the README, \"Redis beyond one box\")", cmd, r->str, d->ns);
+        freeReplyObject(r);
         return EXIT_REDIS;
     }
     if (r->type == REDIS_REPLY_ERROR) {

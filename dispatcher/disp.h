@@ -15,6 +15,7 @@
 #include "redisurl.h"
 
 #define DISP_CONNECT_TIMEOUT_S 5.0 /* connect and per-command timeout (XREAD blocks at most 1 s) */
+#define DISP_RECONNECT_PAUSE_S 0.25 /* between connect attempts after a lost connection */
 #define DISP_MAX_MACHINES 1024
 #define DISP_PIPELINE 1000         /* commands appended before replies are read back */
 #define DISP_MAX_WEIGHT 1e6        /* --machines gpu1=W: 0 < W <= this */
@@ -54,7 +55,10 @@ void rargs_free(struct rargs *a);
 
 struct disp {
     /* configuration; strings borrowed from argv or environ */
-    const char *redis_url;
+    const char *redis_url;     /* NULL when not given */
+    const char *sentinel;      /* --sentinel list, or NULL */
+    const char *master;        /* --master */
+    const char *sentinel_pass; /* --sentinel-password */
     const char *ns;
     const char *machines_opt; /* --machines / TURNQ_MACHINES as given, NULL when unset */
     int verbose;              /* -v count */
@@ -81,6 +85,12 @@ int disp_setup(struct disp *d);
 
 /* Connects (AUTH, SELECT). Returns 0, or EXIT_REDIS after printing the (password-free) reason. */
 int disp_connect(struct disp *d);
+
+/* Drops the connection and connects again (with sentinels: to the primary they name now),
+ * retrying every DISP_RECONNECT_PAUSE_S for at most within_s seconds. For the long-running
+ * subcommands (wait) that outlive a Redis restart or a failover. Returns 0, or EXIT_REDIS after
+ * printing the last reason. */
+int disp_reconnect(struct disp *d, double within_s);
 
 void disp_close(struct disp *d); /* closes the connection, frees what disp_setup made */
 

@@ -19,12 +19,19 @@
 
 #define DISP_NS_DEFAULT "turnq"
 
-static struct disp g_disp = {.redis_url = REDISURL_DEFAULT, .ns = DISP_NS_DEFAULT};
+static struct disp g_disp = {.ns = DISP_NS_DEFAULT};
 static bool opt_help, opt_version;
 
 static const struct cfg_opt global_opts[] = {
     {"redis", 0, "TURNQ_REDIS", CFG_STR, &g_disp.redis_url, 0, 0, "URL",
-     "redis://[user:password@]host:port[/db] or unix:///path (default " REDISURL_DEFAULT ")"},
+     "redis://[user:password@]host:port[/db] or unix:///path (default " REDISURL_DEFAULT "); "
+     "with --sentinel only redis://[user:password@]/db"},
+    {"sentinel", 0, "TURNQ_SENTINEL", CFG_STR, &g_disp.sentinel, 0, 0, "HOST:PORT,...",
+     "find the Redis primary through these sentinels (each asked in turn)"},
+    {"master", 0, "TURNQ_SENTINEL_MASTER", CFG_STR, &g_disp.master, 0, 0, "NAME",
+     "with --sentinel: the master name the sentinels monitor"},
+    {"sentinel-password", 0, "TURNQ_SENTINEL_PASSWORD", CFG_STR, &g_disp.sentinel_pass, 0, 0, "PASS",
+     "with --sentinel: the sentinels' own requirepass (prefer the variable: argv is public)"},
     {"namespace", 0, "TURNQ_NAMESPACE", CFG_STR, &g_disp.ns, 0, 0, "NS",
      "prefix of every key (default " DISP_NS_DEFAULT ")"},
     {"machines", 0, "TURNQ_MACHINES", CFG_STR, &g_disp.machines_opt, 0, 0, "a,b,c",
@@ -68,7 +75,8 @@ static void usage(FILE *f, const struct disp_cmd *cmd)
     fprintf(f, "\nGlobal flags (before or after the subcommand):\n");
     cfg_print_options(f, global_opts);
     fprintf(f, "\nExit codes: 0 success; 1 runtime failure (wait saw a failed experiment or timed out);\n"
-               "2 usage or validation error (nothing was changed); 3 Redis cannot be reached.\n"
+               "2 usage or validation error (nothing was changed); 3 Redis cannot be reached or refuses\n"
+               "access (wrong password, an ACL user without a permission turnq needs: NOPERM).\n"
                "Run 'dispatcher COMMAND --help' for the flags of one command.\n");
 }
 

@@ -11,6 +11,11 @@
  * stream). An event
  * for an id not yet known (a submission made while waiting) adds that id when it is in NS:ids.
  *
+ * A lost connection (Redis restarted, or a Sentinel failover) is not the end: wait connects
+ * again (to the new primary) for up to WAIT_RECONNECT_S, or until --timeout, and then starts
+ * over from step 1 with every state re-read, since the new primary may have lost the last writes
+ * the old one acknowledged.
+ *
  * The id set is an array plus an open-addressing index (id -> position). */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +32,7 @@
 #define WAIT_RESYNC_SMALL 1000 /* ...unless this few are unfinished: then after every event batch */
 #define WAIT_XREAD_COUNT "1000"
 #define WAIT_LIST_MAX 20     /* ids named in one message line */
+#define WAIT_RECONNECT_S 60  /* after a lost connection, try to get it back this long */
 
 static double opt_timeout = -1; /* seconds; < 0: no timeout */
 
@@ -277,8 +283,10 @@ static int wait_run(struct disp *d, const char **args, int nargs)
     int64_t start = mono_ms();
     int64_t deadline = opt_timeout >= 0 ? start + (int64_t)(opt_timeout * 1000.0) : -1;
 
+    char last[64];
+resync:
     /* 1. the stream position first, 2. then the states (see the top of the file). */
-    char last[64] = "0-0";
+    snprintf(last, sizeof last, "0-0");
     if ((rc = disp_call(d, &r, "XREVRANGE", key_events(d->ns).s, "+", "-", "COUNT", "1", NULL)))
         goto out;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
@@ -343,6 +351,23 @@ static int wait_run(struct disp *d, const char **args, int nargs)
         rc = rc ? rc : EXIT_RUNTIME;
     }
 out:
+    if (rc == EXIT_REDIS && d->c && d->c->err) {
+        /* The connection broke (a NOPERM, also EXIT_REDIS, leaves it intact: no point retrying). */
+        double within = WAIT_RECONNECT_S;
+        if (deadline >= 0)
+            within = (double)(deadline - mono_ms()) / 1000.0;
+        if (within > 0) {
+            fprintf(stderr, "dispatcher: wait: reconnecting to Redis (up to %.0f s)\n", within);
+            if ((rc = disp_reconnect(d, within)) == 0) {
+                fprintf(stderr, "dispatcher: wait: connected again; re-reading every state\n");
+                for (size_t i = 0; i < w.ids.n; i++) {
+                    free(w.state[i]);
+                    w.state[i] = NULL;
+                }
+                goto resync;
+            }
+        }
+    }
     wset_free(&w);
     return rc;
 }
@@ -355,7 +380,8 @@ const struct disp_cmd wait_cmd = {
         "Follows NS:events until every experiment in NS:ids is done, failed or cancelled, and returns\n"
         "within 100 ms of the last one ending. Exit 0 when all ended and none failed; 1 when any\n"
         "failed (each is named with its error) or the timeout passed (what has not ended is named).\n"
-        "Shows progress on stderr when it is a terminal.\n",
+        "Shows progress on stderr when it is a terminal. A lost Redis connection (a restart, a\n"
+        "Sentinel failover) is retried for up to 60 s (or until --timeout), then every state re-read.\n",
     .opts = wait_opts,
     .run = wait_run,
 };

@@ -15,6 +15,7 @@
 #include "mcp.h"
 #include "mcpset.h"
 #include "redisurl.h"
+#include "sentinel.h"
 #include "version.h"
 #include "worker.h"
 
@@ -32,7 +33,8 @@
 #define DEF_MCP_START_TIMEOUT_S 120.0
 
 static struct {
-    const char *redis, *ns, *machine, *ollama, *env_url, *env_cmd, *metrics_file, *mcp_workdir;
+    const char *redis, *sentinel, *master, *sentinel_pass, *ns, *machine, *ollama, *env_url, *env_cmd,
+        *metrics_file, *mcp_workdir;
     struct cfg_list mcp, mcp_deny;
     long slots, max_attempts, max_interruptions;
     double load_timeout_s, idle_timeout_s, env_timeout_s, grace_s, metrics_interval_s, mcp_timeout_s,
@@ -40,7 +42,7 @@ static struct {
     bool exit_when_idle, steal, help, version;
     int verbose;
 } opt = {
-    .redis = REDISURL_DEFAULT, .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
+    .ns = DEF_NS, .ollama = DEF_OLLAMA, .slots = DEF_SLOTS,
     .max_attempts = DEF_MAX_ATTEMPTS, .max_interruptions = DEF_MAX_INTERRUPTIONS, .load_timeout_s = DEF_LOAD_TIMEOUT_S,
     .idle_timeout_s = DEF_IDLE_TIMEOUT_S, .env_timeout_s = DEF_ENV_TIMEOUT_S, .grace_s = DEF_GRACE_S,
     .metrics_interval_s = DEF_METRICS_INTERVAL_S,
@@ -48,7 +50,10 @@ static struct {
 };
 
 static const struct cfg_opt opts[] = {
-    {"redis", 0, "TURNQ_REDIS", CFG_STR, &opt.redis, 0, 0, "URL", "Redis: redis://[user:pass@]host:port[/db] or unix:///path (default " REDISURL_DEFAULT ")"},
+    {"redis", 0, "TURNQ_REDIS", CFG_STR, &opt.redis, 0, 0, "URL", "Redis: redis://[user:pass@]host:port[/db] or unix:///path (default " REDISURL_DEFAULT "); with --sentinel only redis://[user:pass@]/db"},
+    {"sentinel", 0, "TURNQ_SENTINEL", CFG_STR, &opt.sentinel, 0, 0, "HOST:PORT,...", "find the Redis primary through these sentinels and follow it after a failover"},
+    {"master", 0, "TURNQ_SENTINEL_MASTER", CFG_STR, &opt.master, 0, 0, "NAME", "with --sentinel: the master name the sentinels monitor"},
+    {"sentinel-password", 0, "TURNQ_SENTINEL_PASSWORD", CFG_STR, &opt.sentinel_pass, 0, 0, "PASS", "with --sentinel: the sentinels' own requirepass (prefer the variable: argv is public)"},
     {"namespace", 0, "TURNQ_NAMESPACE", CFG_STR, &opt.ns, 0, 0, "NS", "prefix of every key (default " DEF_NS ")"},
     {"machine", 0, "TURNQ_MACHINE", CFG_STR, &opt.machine, 0, 0, "NAME", "this machine's name (default: the host name)"},
     {"ollama", 0, "TURNQ_OLLAMA", CFG_STR, &opt.ollama, 0, 0, "URL", "this machine's Ollama (default " DEF_OLLAMA ")"},
@@ -185,11 +190,8 @@ int main(int argc, char **argv)
         .metrics_interval_s = opt.metrics_interval_s,
         .env = {.url = opt.env_url, .cmd = opt.env_cmd, .timeout_s = opt.env_timeout_s},
     };
-    if (redisurl_parse(opt.redis, &cfg.redis, err) < 0) {
-        char msg[ERR_LEN + 16];
-        snprintf(msg, sizeof msg, "--redis: %s", err);
-        die_config(msg);
-    }
+    if (sentinel_setup(opt.redis, opt.sentinel, opt.master, opt.sentinel_pass, &cfg.redis, err) < 0)
+        die_config(err);
     if (!keys_ns_valid(opt.ns))
         die_config("--namespace: letters, digits and . _ - only (1 to 64)");
     static char host[256];

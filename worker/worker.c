@@ -552,6 +552,9 @@ static void on_cmd_state(struct rconn *rc, bool up, void *arg)
     if (up) {
         w->need_reconcile = true;
         heartbeat(w);
+        /* The claim connection may have come back first, when the reconcile could not be sent:
+         * send it now rather than at the next beat (a failover resumes a second sooner). */
+        maybe_claim(w);
     }
 }
 
