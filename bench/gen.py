@@ -5,6 +5,8 @@
                                                       the example sweep, turns set per experiment
   gen.py calls SWEEP.json N TURNS PREFIX OUT.jsonl    N jobs of TURNS turns (per-call overhead)
   gen.py small N OUT.jsonl                            N tiny jobs (submission throughput)
+  gen.py floor N NS MACHINES OUT.resp                 the writes a submission of `small N` makes, as
+                                                      plain Redis commands (the submission's floor)
 
 `sweep` keeps examples/sweep.json as it is (defaults, options, params, ids, order) and only sets
 each experiment's `turns` to a list of that many prompts (the sweep's five prompts, cycled), so
@@ -76,6 +78,40 @@ def cmd_small(n, out):
             f.write('{"id":"s%06d","model":"qwen3:8b","turns":["Day 1: ship what you can."]}\n' % (i + 1))
 
 
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for x in args:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(x), x))
+    return b"".join(out)
+
+
+def cmd_floor(n, ns, machines, out):
+    """What dispatcher submit writes for `small N` (README "Placement": per experiment an HSET of
+    its job hash and a `queued` event; per 100 a ZADD into NS:ids and an LPUSH per machine), sent
+    as plain commands with no reads, no checks and no transactions: no client can write less."""
+    ms = machines.split(",")
+    with open(out, "wb") as f:
+        for c in range(0, n, 100):
+            ids = {m: [] for m in ms}
+            z = ["ZADD", ns + ":ids"]
+            for i in range(c, min(n, c + 100)):
+                jid = "s%06d" % (i + 1)
+                m = ms[i % len(ms)]
+                spec = '{"id":"%s","model":"qwen3:8b","turns":["Day 1: ship what you can."]}' % jid
+                f.write(resp("HSET", ns + ":job:" + jid, "spec", spec, "state", "queued", "machine", m,
+                             "model", "qwen3:8b", "estimate", "1", "attempts", "0", "interrupted", "0",
+                             "turn", "0", "submitted_at", "2026-01-01T00:00:00.000Z"))
+                f.write(resp("XADD", ns + ":events", "MAXLEN", "~", "100000", "*", "id", jid, "event", "queued",
+                             "machine", m, "turn", "0"))
+                z += ["%d" % (1700000000000 + i), jid]
+                ids[m].append(jid)
+            f.write(resp(*z))
+            for m in ms:
+                if ids[m]:
+                    f.write(resp("LPUSH", ns + ":queue:" + m, *ids[m]))
+
+
 def main(a):
     if len(a) in (4, 5) and a[0] == "sweep":
         cmd_sweep(a[1], a[2], a[3], a[4:] == ["--estimate"])
@@ -83,6 +119,8 @@ def main(a):
         cmd_calls(a[1], int(a[2]), int(a[3]), a[4], a[5])
     elif len(a) == 3 and a[0] == "small":
         cmd_small(int(a[1]), a[2])
+    elif len(a) == 5 and a[0] == "floor":
+        cmd_floor(int(a[1]), a[2], a[3], a[4])
     else:
         sys.exit(__doc__)
 

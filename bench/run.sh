@@ -331,8 +331,11 @@ if want submission; then
   [ -n "$lpush" ] || b_fail "redis-benchmark gave no LPUSH rate: $(tail -2 <<<"$lp_out")"
   h_cli del mylist >/dev/null
   export TURNQ_NAMESPACE=bench.submit
-  ev0=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $5}')
-  en0=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $3}')
+  # What Redis spends on the submission: every command's time (commandstats), and the longest
+  # single command (the slow log over 1 ms): while one command runs, every other client waits.
+  h_cli config resetstat >/dev/null
+  h_cli config set slowlog-log-slower-than 1000 >/dev/null
+  h_cli slowlog reset >/dev/null
   t0=$(now_ns)
   "$H_BIN/dispatcher" submit --machines m1,m2,m3,m4 "$dir/jobs.jsonl" >"$dir/submit.out" 2>"$dir/submit.err" &
   DPID=$!
@@ -349,8 +352,10 @@ if want submission; then
   wait "$DPID"; rc=$?
   t1=$(now_ns)
   b_stop "$DPID"
-  ev1=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $5}')
-  en1=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" {print $3}')
+  rus=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ && $1 != "cmdstat_config|resetstat" {s += $5} END {print s + 0}')
+  slow_n=$(h_cli slowlog len)
+  slow_max=$(h_cli slowlog get 128 | awk 'NR % 6 == 3 && $1 > m {m = $1} END {print m + 0}')
+  h_cli config set slowlog-log-slower-than 10000 >/dev/null
   queued=0
   for m in m1 m2 m3 m4; do queued=$((queued + $(h_cli llen "$TURNQ_NAMESPACE:queue:$m"))); done
   per=$(for m in m1 m2 m3 m4; do h_cli llen "$TURNQ_NAMESPACE:queue:$m"; done | paste -sd,)
@@ -358,11 +363,21 @@ if want submission; then
   [ "$queued" = "$SUBMIT_N" ] || b_fail "after submit, $queued of $SUBMIT_N jobs are queued"
   ms=$(( (t1 - t0) / 1000000 ))
   say "  dispatcher submit: $SUBMIT_N jobs in $ms ms (queues $per); redis-benchmark LPUSH: ${lpush:-?} per s"
+  # The floor: the same writes as plain pipelined commands (gen.py floor), with redis-cli --pipe.
+  python3 bench/gen.py floor "$SUBMIT_N" bench.floor m1,m2,m3,m4 "$dir/floor.resp"
+  f0=$(now_ns)
+  fl_out=$(timeout 120 redis-cli -p "$H_REDIS_PORT" --pipe <"$dir/floor.resp" 2>&1 | tail -1)
+  f1=$(now_ns)
+  fms=$(( (f1 - f0) / 1000000 ))
+  grep -q 'errors: 0' <<<"$fl_out" || b_fail "the floor's redis-cli --pipe: $fl_out"
+  say "  the same writes, plain and pipelined (redis-cli --pipe): $fms ms"
   rec "$(jq -nc --argjson n "$SUBMIT_N" --argjson ms "$ms" --argjson lpush "${lpush:-null}" --argjson rc "$rc" \
-    --argjson q "$queued" --arg per "$per" --argjson ev "$(( ${ev1:-0} - ${ev0:-0} ))" --argjson evn "$(( ${en1:-0} - ${en0:-0} ))" --argjson hwm "$dhwm" \
+    --argjson q "$queued" --arg per "$per" --argjson rus "${rus:-0}" --argjson sn "${slow_n:-0}" --argjson sm "${slow_max:-0}" \
+    --argjson hwm "$dhwm" --argjson fms "$fms" \
     --argjson dcpu "$(awk -v t="$dcpu" -v k="$CLK_TCK" 'BEGIN{printf "%.2f", t / k}')" \
     '{kind: "submission", jobs: $n, ms: $ms, lpush_per_s: $lpush, exit: $rc, queued: $q,
-      per_machine: ($per | split(",") | map(tonumber)), redis_eval_us: $ev, redis_evals: $evn, dispatcher_hwm_kb: $hwm, dispatcher_cpu_s: $dcpu}')"
+      per_machine: ($per | split(",") | map(tonumber)), redis_us: $rus, slow_commands: $sn, slowest_us: $sm,
+      floor_ms: $fms, dispatcher_hwm_kb: $hwm, dispatcher_cpu_s: $dcpu}')"
   h_cli flushall >/dev/null
 fi
 
