@@ -354,7 +354,7 @@ if want submission; then
   b_stop "$DPID"
   rus=$(h_cli info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ && $1 != "cmdstat_config|resetstat" {s += $5} END {print s + 0}')
   slow_n=$(h_cli slowlog len)
-  slow_max=$(h_cli slowlog get 128 | awk 'NR % 6 == 3 && $1 > m {m = $1} END {print m + 0}')
+  slow_max=$(h_cli --json slowlog get 128 | jq '[.[] | .[2]] | max // 0')
   h_cli config set slowlog-log-slower-than 10000 >/dev/null
   queued=0
   for m in m1 m2 m3 m4; do queued=$((queued + $(h_cli llen "$TURNQ_NAMESPACE:queue:$m"))); done

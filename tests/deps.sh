@@ -5,7 +5,7 @@ set -eu
 # python3-yaml, systemd (systemd-analyze): tests/integ/test_deploy.sh.
 pkgs=(build-essential pkg-config libhiredis-dev libev-dev libcurl4-openssl-dev libjansson-dev
       libhttp-parser-dev redis-server redis-tools redis-sentinel curl jq python3 procps bsdextrautils
-      python3-yaml systemd)
+      python3-yaml python3-pandas systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

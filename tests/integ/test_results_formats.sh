@@ -81,9 +81,14 @@ assert (q["status"], q["machine"], q["turns"], q["model_digest"], q["param.n"]) 
 assert by["L1"]["status"] == "done", by["L1"]
 PY
 
-# pandas is not in CI: skip loudly when it is missing.
-if python3 -c 'import pandas' 2>/dev/null; then
-  t_ok "csv: pandas reads it, params as columns" python3 - "$T/all.csv" <<'PY'
+# pandas comes from Debian's python3-pandas (tests/deps.sh), in the system's python3, which may
+# not be the first python3 on PATH; skip loudly when neither has it.
+PD_PY=
+for py in python3 /usr/bin/python3; do
+  "$py" -c 'import pandas' 2>/dev/null && { PD_PY=$py; break; }
+done
+if [ -n "$PD_PY" ]; then
+  t_ok "csv: pandas reads it, params as columns" "$PD_PY" - "$T/all.csv" <<'PY'
 import sys, pandas as pd
 df = pd.read_csv(sys.argv[1], keep_default_na=False)
 assert df.shape[0] == 11 and "param.note" in df.columns, df.shape
