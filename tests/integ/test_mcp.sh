@@ -201,13 +201,20 @@ t_ok "worker m1 still beats" test "$(h_cli exists "$NS:worker:m1")" = 1
 
 # ---- the real npm reference server, when npx has it cached (never in CI: no network) ----
 if command -v npx >/dev/null && HOME=$HOME npm_config_offline=true timeout 20 npx -y @modelcontextprotocol/server-memory </dev/null >/dev/null 2>&1; then
-  h_sim_start m3 --actions 9 || exit 1
-  h_worker_start m3 --mcp-timeout 20 \
+  h_sim_start m3 --actions 9 --latency-ms 100 || exit 1
+  h_worker_start m3 --mcp-timeout 20 --slots 2 \
     --mcp "memory: env npm_config_offline=true MEMORY_FILE_PATH={workdir}/memory.jsonl npx -y @modelcontextprotocol/server-memory"
   h_worker_ready m3 20 || t_fail "worker m3 is up"
-  JOB N1 m3 '["remember"]' | h_disp submit - >/dev/null 2>&1
-  h_wait 40 "[ \"\$(state N1)\" = done ] || [ \"\$(state N1)\" = failed ]"
-  t_eq "npx server-memory: done" done "$(state N1)"
+  { JOB N1 m3 '["remember"]'; JOB N2 m3 '["remember"]'; } | h_disp submit - >/dev/null 2>&1
+  h_wait 60 "[ \"\$(state N1)\" = done ] || [ \"\$(state N1)\" = failed ]"
+  h_wait 60 "[ \"\$(state N2)\" = done ] || [ \"\$(state N2)\" = failed ]"
+  t_eq "npx server-memory: done" "done done" "$(state N1) $(state N2)"
+  t_ok "npx server-memory: N1 and N2 ran at the same time" test "$(h_cli get "$NS:result:N1" | jq -r .started_at)" \< \
+    "$(h_cli get "$NS:result:N2" | jq -r .finished_at)" -a "$(h_cli get "$NS:result:N2" | jq -r .started_at)" \< \
+    "$(h_cli get "$NS:result:N1" | jq -r .finished_at)"
+  # Both create the same entity: with one shared memory file, the second would get [] (it exists).
+  t_ok "npx server-memory: each experiment's create_entities made the entity in its own memory" \
+    test "$(content N1 1 create_entities)" != "[]" -a "$(content N2 1 create_entities)" != "[]"
   t_eq "npx server-memory: its 9 tools called" \
     "create_entities create_relations add_observations delete_entities delete_observations delete_relations read_graph search_nodes open_nodes" \
     "$(names N1 1)"
