@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "grid.h"
+#include "ollopts.h"
 #include "place.h"
 #include "xalloc.h"
 
@@ -242,6 +243,8 @@ static int validate(json_t *obj, struct job *j, char err[ERR_LEN])
 
     if ((v = json_object_get(obj, "options")) && !json_is_object(v))
         return fail(err, "options", "must be an object of Ollama options, e.g. {\"temperature\": 0.7}");
+    if (v && ollopts_check(v, err) < 0)
+        return -1;
     j->options = v;
 
     if ((v = json_object_get(obj, "keep_alive"))) {

@@ -166,6 +166,8 @@ bad field "bad\.json: grid\.temprature: unknown field 'temprature'" \
 bad value "bad\.json: grid combination 2 \(max_actions_per_turn=99\): max_actions_per_turn: must be an integer from 1 to 64" \
   '{"base": {"model": "m", "turns": ["a"]}, "grid": {"max_actions_per_turn": [8, 99]}}'
 big=$(python3 -c 'import json; print(json.dumps({"base": {"model": "m", "turns": ["a"]}, "grid": {"params.a": list(range(400)), "params.b": list(range(300))}}))')
+bad option "bad\.json: grid combination 1 \(options\.temprature=0\.1\): options\.temprature: not an option Ollama knows \(did you mean temperature\?\)" \
+  '{"base": {"model": "m", "turns": ["a"]}, "grid": {"options.temprature": [0.1, 0.2]}}'
 bad size "grid: 400 x 300 combinations is more than the limit of 100000" "$big"
 
 # ---- the example ----

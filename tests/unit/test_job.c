@@ -325,6 +325,23 @@ TEST(options_object)
     BAD(BASE(",\"options\":1"), "options");
 }
 
+/* Ollama ignores an option it does not know (a typo runs at the default) and answers 500 to one
+ * of the wrong type: both are refused at submission. */
+TEST(options_names_and_types)
+{
+    OK_FIELD(",\"options\":{\"num_ctx\":8192.0,\"seed\":-1,\"top_p\":1,\"use_mmap\":false,\"mirostat\":2}");
+    BAD(BASE(",\"options\":{\"temprature\":0.3}"), "options.temprature");
+    BAD(BASE(",\"options\":{\"temprature\":0.3}"), "did you mean temperature?");
+    BAD(BASE(",\"options\":{\"tempreature\":0.3}"), "did you mean temperature?");
+    BAD(BASE(",\"options\":{\"num_context\":8192}"), "options.num_context: not an option Ollama knows");
+    BAD(BASE(",\"options\":{\"num_ctx\":\"8192\"}"), "options.num_ctx: must be an integer");
+    BAD(BASE(",\"options\":{\"num_ctx\":8192.5}"), "options.num_ctx: must be an integer");
+    BAD(BASE(",\"options\":{\"temperature\":\"hot\"}"), "options.temperature: must be a number");
+    BAD(BASE(",\"options\":{\"use_mmap\":1}"), "options.use_mmap: must be true or false");
+    BAD(BASE(",\"options\":{\"stop\":\"\\n\"}"), "options.stop: must be an array of strings");
+    BAD(BASE(",\"options\":{\"stop\":[1]}"), "options.stop");
+}
+
 TEST(keep_alive_number_or_go_duration)
 {
     static const char *good[] = {"\"30m\"", "\"1h30m\"", "\"0\"", "\"-1m\"", "\"1.5h\"", "\"300s\"", "\"500ms\"",
