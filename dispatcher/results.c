@@ -386,14 +386,11 @@ static void print_csv_row(const struct exp *x, const struct cols *c, struct buf 
 
 /* First pass of the CSV: the param.* columns, from every spec (Redis's, else the sweep's) and
  * the sweep's grid fields. */
-static int csv_columns(struct disp *d, const struct entry *es, size_t n, struct cols *c)
+static void cols_add_grid(struct cols *c, const json_t *grid)
 {
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *grid = es[i].job ? es[i].job->grid : NULL;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)grid, k, v) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)grid, k, v) {
             bool in_params = !strncmp(k, "params.", 7);
             char *name = xasprintf("param.%s", in_params ? k + 7 : k);
             /* params.NAME is the params key NAME; a deeper or other field is a path */
@@ -402,21 +399,35 @@ static int csv_columns(struct disp *d, const struct entry *es, size_t n, struct 
             else
                 cols_add(c, name, k, true);
             free(name);
-        }
     }
+}
+
+static int csv_columns(struct disp *d, const struct entry *es, size_t n, struct cols *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        cols_add_grid(c, es[i].job ? es[i].job->grid : NULL);
+    /* Each spec's params, and the grid fields submit recorded in the job hash (`grid`), so that a
+     * grid's columns come out without --sweep too. */
     for (size_t base = 0; base < n; base += DISP_PIPELINE) {
         size_t end = base + DISP_PIPELINE < n ? base + DISP_PIPELINE : n;
         for (size_t i = base; i < end; i++)
-            disp_appendv(d, "HGET", key_job(d->ns, es[i].id).s, "spec", NULL);
+            disp_appendv(d, "HMGET", key_job(d->ns, es[i].id).s, "spec", "grid", NULL);
         for (size_t i = base; i < end; i++) {
             redisReply *r;
             if ((rc = disp_reply(d, &r)))
                 return rc;
-            json_t *spec = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+            redisReply *sp = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
+            redisReply *gr = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1] : NULL;
+            json_t *spec = sp && sp->type == REDIS_REPLY_STRING ? json_loadb(sp->str, sp->len, 0, NULL) : NULL;
             if (!spec && es[i].job)
                 spec = json_incref(es[i].job->spec);
             cols_add_params(c, spec);
             json_decref(spec);
+            json_t *grid = gr && gr->type == REDIS_REPLY_STRING ? json_loadb(gr->str, gr->len, 0, NULL) : NULL;
+            if (json_is_object(grid))
+                cols_add_grid(c, grid);
+            json_decref(grid);
             freeReplyObject(r);
         }
     }
@@ -560,8 +571,9 @@ const struct disp_cmd results_cmd = {
         "\"error\"} for the others, so every line has a status.\n"
         "--format csv: RFC 4180, CRLF line ends, a header, one row per experiment with the columns\n"
         "id,status,machine,model,model_digest,attempts,turns,calls,actions,prompt_tokens,eval_tokens,\n"
-        "duration_ms,error, then param.KEY for every params key and every grid field of the --sweep\n"
-        "file, sorted by name (param.options.temperature for a field outside params). Empty cell:\n"
+        "duration_ms,error, then param.KEY for every params key and every grid field (recorded at\n"
+        "submit, or from the --sweep file), sorted by name (param.options.temperature for a field\n"
+        "outside params). Empty cell:\n"
         "no value. Numbers in their shortest form (0.2). Failed, queued and running rows included.\n"
         "--sweep FILE: the experiments of that input (a grid file is expanded as submit does); those\n"
         "never submitted have status missing.\n"

@@ -544,6 +544,17 @@ static int read_verdicts(struct disp *d, struct placed *p, size_t n, bool first,
     return 0;
 }
 
+/* A grid combination's fields (grid.h) go into its job hash as `grid`, for `results --format
+ * csv` to make their columns without the grid file. Not part of the spec. */
+static void append_grid(struct disp *d, const struct job *j)
+{
+    if (!j->grid)
+        return;
+    char *text = json_dumps(j->grid, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    disp_appendv(d, "HSET", key_job(d->ns, j->id).s, "grid", text, NULL);
+    free(text);
+}
+
 /* Appends the writes of the new and replaced experiments among p[0..n) (verdicts v). */
 static void append_writes(struct disp *d, const struct placed *p, size_t n, const enum verdict *v,
                           const struct mtable *t, const char *at, struct rargs *a)
@@ -567,6 +578,7 @@ static void append_writes(struct disp *d, const struct placed *p, size_t n, cons
                      "submitted_at", at, NULL);
         disp_appendv(d, "XADD", key_events(d->ns).s, "MAXLEN", "~", maxlen, "*", "id", id, "event", "queued",
                      "machine", name, "turn", "0", NULL);
+        append_grid(d, p[i].job);
     }
     rargs_reset(a);
     rargs_add(a, "ZADD");
@@ -655,6 +667,26 @@ static int write_chunk(struct disp *d, struct placed *p, size_t n, const struct 
     }
     rargs_free(&a);
     free(v);
+    return rc;
+}
+
+/* After the submit script (least-loaded, model): the grid fields of what it wrote, pipelined. Not
+ * in the script itself, whose arguments are already large; a dispatcher killed in between leaves
+ * only these columns out of `results --format csv` (the grid file's --sweep still has them). */
+static int write_grids(struct disp *d, const struct placed *p, size_t n)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((p[i].verdict == V_NEW || p[i].verdict == V_REPLACE) && p[i].job->grid) {
+            append_grid(d, p[i].job);
+            sent++;
+        }
+    int rc = 0;
+    for (size_t i = 0; i < sent && !rc; i++) {
+        redisReply *r;
+        if (!(rc = disp_reply(d, &r)))
+            freeReplyObject(r);
+    }
     return rc;
 }
 
@@ -802,6 +834,8 @@ static int submit_run(struct disp *d, const char **args, int nargs)
         goto out;
     if ((rc = disp_connect(d)) ||
         (rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab)))
+        goto out;
+    if (!all_fixed(p, list.n) && !opt_dry_run && (rc = write_grids(d, p, list.n)))
         goto out;
 
     size_t count[4] = {0};

@@ -63,6 +63,10 @@ t_eq "submit: a spec is base + fields" \
   '{"id":"T0.7-V2","model":"qwen3:8b","options":{"temperature":0.69999999999999996},"params":{"group":"G","variant":2},"system":"Be brief.","turns":["Day 1"]}' \
   "$(spec T0.7-V2)"
 t_eq "submit: 1e-3 is the number 0.001" 0.001 "$(spec T1e-3-V1 | jq -r .options.temperature)"
+t_eq "submit: the job hash records the combination's fields" '{"options.temperature":0.69999999999999996,"params.variant":2}' \
+  "$(field T0.7-V2 grid)"
+hdr=$(h_disp results --format csv | head -1 | tr -d '\r' | tr ',' '\n')
+t_ok "results csv without --sweep: a column per grid field" grep -qx param.options.temperature <<<"$hdr"
 
 # ---- resubmitting adds nothing, and says so ----
 keys_before=$(nkeys); xl=$(h_cli xlen "$NS:events"); specs_before=$(all_specs)
@@ -110,7 +114,7 @@ t_eq "force on ended: exit 0" 0 "$RC"
 t_eq "force on ended: 12 replaced" "12 experiments: 0 queued, 0 unchanged, 12 replaced" "$(tail -n1 "$T/out")"
 t_ok "force on ended: line says replaced" grep -qE '^T0\.2-V3 -> gpu[12] replaced$' "$T/out"
 t_eq "force on ended: the new spec" "Be verbose." "$(spec T0.2-V3 | jq -r .system)"
-t_eq "force on ended: hash reset" "attempts estimate interrupted machine model spec state submitted_at turn" \
+t_eq "force on ended: hash reset" "attempts estimate grid interrupted machine model spec state submitted_at turn" \
   "$(h_cli hkeys "$NS:job:T0.2-V3" | sort | tr '\n' ' ' | sed 's/ $//')"
 t_eq "force on ended: queued, 0 attempts, turn 0" "queued 0 0" \
   "$(field T0.7-V1 state) $(field T0.7-V1 attempts) $(field T0.7-V1 turn)"
