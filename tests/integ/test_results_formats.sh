@@ -64,7 +64,7 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 header = list(rows[0].keys())
 fixed = "id,status,machine,model,model_digest,attempts,turns,calls,actions,prompt_tokens,eval_tokens,duration_ms,error".split(",")
-assert header == fixed + ["param.group", "param.n", "param.note"], header
+assert header == fixed + ["param.group", "param.n", "param.note", "param.options.temperature"], header  # the grid field, recorded at submit
 assert len(rows) == 11, len(rows)
 assert [r["id"] for r in rows[:8]] == sys.argv[2].split(), [r["id"] for r in rows]
 by = {r["id"]: r for r in rows}
