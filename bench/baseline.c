@@ -1,14 +1,17 @@
 /* bench/baseline: the floor a worker's per-call cost is measured against (make bench, part 2).
  *
  * A plain HTTP client of Ollama's /api/chat, nothing else: no Redis, no state machine, no
- * commits. It builds the body the worker builds for a turn's first call of a job (model,
+ * commits. It builds the bodies the worker builds for a job's calls (model,
  * system + user messages, stream, tools, options, keep_alive; the same key order and
  * JSON_REAL_PRECISION(17)), sends it with the worker's headers (X-Turnq-Experiment,
  * X-Turnq-Turn, Accept, Content-Type, no Expect) over C concurrent streams, each stream one
  * reused easy handle and so one keep-alive connection in curl's multi, and decodes every
  * NDJSON line of each reply with jansson, as any real client must, checking that the stream
  * ends with a "done": true chunk. It runs N calls in all, cycling the job's prompts turn by
- * turn per stream, and prints one JSON line:
+ * turn per stream. A reply with tool calls is answered the way the worker answers it when no
+ * environment runs the tool (the assistant message, then a tool message saying so), and the turn
+ * goes on, up to the job's max_actions_per_turn calls, so the bodies grow as the worker's do.
+ * It prints one JSON line:
  *
  *   {"concurrency":C,"calls":N,"seconds":S,"calls_per_s":R,"connects":K,"errors":E,"cpu_s":U}
  *
@@ -38,11 +41,15 @@ struct stream {
     int done_seen;    /* a "done": true chunk arrived */
     int bad;          /* a line did not parse, or was too long */
     char name[128];   /* X-Turnq-Experiment */
+    json_t *msgs;     /* the turn's messages so far (the next call sends them) */
+    json_t *calls;    /* the tool calls of the reply being received, or NULL */
+    int call;         /* 1-based call of the turn */
 };
 
 static const char *g_prefix = "baseline";
 static json_t *g_job;
 static const char *g_url;
+static int g_max_actions = 8; /* the job's max_actions_per_turn */
 
 static double mono_s(void)
 {
@@ -58,8 +65,8 @@ static void usage(void)
     exit(2);
 }
 
-/* The body of turn `turn`'s first call, as worker/run.c do_call builds it. Caller frees. */
-static char *make_body(int turn)
+/* A turn's first messages: the system message and the turn's prompt. */
+static json_t *turn_messages(int turn)
 {
     json_t *turns = json_object_get(g_job, "turns");
     size_t n = json_array_size(turns);
@@ -69,8 +76,33 @@ static char *make_body(int turn)
     if (system)
         json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
     json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", prompt ? prompt : ""));
-    json_t *body = json_pack("{s:s, s:o, s:b}", "model", json_string_value(json_object_get(g_job, "model")),
-                             "messages", messages, "stream", 1);
+    return messages;
+}
+
+/* A reply's tool calls go back as the assistant's message and one tool message each, as the
+ * worker sends them when no environment runs the tool (the answer it gives the model). */
+static void add_tool_round(json_t *msgs, json_t *calls)
+{
+    json_array_append_new(msgs, json_pack("{s:s, s:s, s:O}", "role", "assistant", "content", "", "tool_calls", calls));
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c) {
+        json_t *fn = json_object_get(c, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        char content[256];
+        snprintf(content, sizeof content, "tool '%s' cannot run: no environment is configured on this worker",
+                 name ? name : "?");
+        const char *id = json_string_value(json_object_get(c, "id"));
+        json_array_append_new(msgs, json_pack("{s:s, s:s, s:s, s:s}", "role", "tool", "tool_name", name ? name : "",
+                                              "tool_call_id", id ? id : "", "content", content));
+    }
+}
+
+/* The body of the stream's next call, as worker/run.c do_call builds it. Caller frees. */
+static char *make_body(const struct stream *s)
+{
+    json_t *body = json_pack("{s:s, s:O, s:b}", "model", json_string_value(json_object_get(g_job, "model")),
+                             "messages", s->msgs, "stream", 1);
     json_t *tools = json_object_get(g_job, "tools");
     if (json_array_size(tools))
         json_object_set(body, "tools", tools);
@@ -95,6 +127,11 @@ static void feed_line(struct stream *s)
     }
     if (json_is_true(json_object_get(chunk, "done")))
         s->done_seen = 1;
+    json_t *calls = json_object_get(json_object_get(chunk, "message"), "tool_calls");
+    if (json_array_size(calls)) {
+        json_decref(s->calls);
+        s->calls = json_incref(calls);
+    }
     json_decref(chunk);
 }
 
@@ -121,7 +158,7 @@ static void stream_start(CURLM *multi, struct stream *s)
 {
     char h_turn[64];
     free(s->body);
-    s->body = make_body(s->turn);
+    s->body = make_body(s);
     curl_slist_free_all(s->headers);
     s->headers = NULL;
     char h_exp[200];
@@ -138,6 +175,8 @@ static void stream_start(CURLM *multi, struct stream *s)
     s->line_len = 0;
     s->done_seen = 0;
     s->bad = 0;
+    json_decref(s->calls);
+    s->calls = NULL;
     curl_multi_add_handle(multi, s->easy);
 }
 
@@ -181,6 +220,9 @@ int main(int argc, char **argv)
     if (!g_url || !job_path || concurrency < 1 || concurrency > 1024 || calls < 1)
         usage();
     g_job = load_job(job_path);
+    json_t *ma = json_object_get(g_job, "max_actions_per_turn");
+    if (json_is_integer(ma))
+        g_max_actions = (int)json_integer_value(ma);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();
@@ -197,6 +239,8 @@ int main(int argc, char **argv)
         struct stream *s = &streams[i];
         s->easy = curl_easy_init();
         s->turn = 1;
+        s->call = 1;
+        s->msgs = turn_messages(1);
         snprintf(s->name, sizeof s->name, "%s-%ld", g_prefix, i + 1);
         curl_easy_setopt(s->easy, CURLOPT_URL, url);
         curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
@@ -235,7 +279,16 @@ int main(int argc, char **argv)
             finished++;
             curl_multi_remove_handle(multi, easy);
             if (started < calls) {
-                s->turn++;
+                /* A reply with tool calls, within the turn's budget: the turn goes on. */
+                if (s->calls && s->call < g_max_actions) {
+                    add_tool_round(s->msgs, s->calls);
+                    s->call++;
+                } else {
+                    s->turn++;
+                    s->call = 1;
+                    json_decref(s->msgs);
+                    s->msgs = turn_messages(s->turn);
+                }
                 stream_start(multi, s);
                 started++;
             }
@@ -257,6 +310,8 @@ int main(int argc, char **argv)
             curl_easy_cleanup(streams[i].easy);
         curl_slist_free_all(streams[i].headers);
         free(streams[i].body);
+        json_decref(streams[i].msgs);
+        json_decref(streams[i].calls);
     }
     free(streams);
     curl_multi_cleanup(multi);

@@ -3,7 +3,9 @@
 
   gen.py sweep SWEEP.json alike|lognormal OUT.json [--estimate]
                                                       the example sweep, turns set per experiment
-  gen.py calls SWEEP.json N TURNS PREFIX OUT.jsonl    N jobs of TURNS turns (per-call overhead)
+  gen.py calls SWEEP.json N TURNS PREFIX OUT.jsonl [--tool]
+                                                      N jobs of TURNS turns (per-call overhead);
+                                                      --tool: with one tool the sim can call
   gen.py small N OUT.jsonl                            N tiny jobs (submission throughput)
   gen.py floor N NS MACHINES OUT.resp                 the writes a submission of `small N` makes, as
                                                       plain Redis commands (the submission's floor)
@@ -59,7 +61,11 @@ def cmd_sweep(src, mode, out, estimate=False):
     print(",".join(str(n) for n in counts))
 
 
-def cmd_calls(src, n, turns, prefix, out):
+PROBE_TOOL = {"type": "function", "function": {"name": "probe", "description": "Look something up.",
+              "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}
+
+
+def cmd_calls(src, n, turns, prefix, out, tool=False):
     sweep = json.load(open(src))
     base = dict(sweep.get("defaults", {}))
     base.pop("params", None)
@@ -69,6 +75,8 @@ def cmd_calls(src, n, turns, prefix, out):
             job = dict(base)
             job["id"] = "%s%03d" % (prefix, i + 1)
             job["turns"] = cycle(prompts, turns)
+            if tool:
+                job["tools"] = [PROBE_TOOL]
             f.write(json.dumps(job, separators=(",", ":")) + "\n")
 
 
@@ -115,8 +123,8 @@ def cmd_floor(n, ns, machines, out):
 def main(a):
     if len(a) in (4, 5) and a[0] == "sweep":
         cmd_sweep(a[1], a[2], a[3], a[4:] == ["--estimate"])
-    elif len(a) == 6 and a[0] == "calls":
-        cmd_calls(a[1], int(a[2]), int(a[3]), a[4], a[5])
+    elif len(a) in (6, 7) and a[0] == "calls" and a[6:] in ([], ["--tool"]):
+        cmd_calls(a[1], int(a[2]), int(a[3]), a[4], a[5], a[6:] == ["--tool"])
     elif len(a) == 3 and a[0] == "small":
         cmd_small(int(a[1]), a[2])
     elif len(a) == 5 and a[0] == "floor":

@@ -257,25 +257,31 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 2. Per-call overhead
 # ---------------------------------------------------------------------------------------------
+# Two shapes of turn: one call (--actions 0: the per-turn commit on every call, the worst case),
+# and eight (the default max_actions_per_turn: seven tool calls, which no environment runs, then
+# the answer), as an agent's turns usually go; the same number of calls either way.
 if want overhead; then
-  say "2. per-call overhead: $CALL_EXPS experiments x $CALL_TURNS turns, zero-latency sim (--actions 0:" \
-      "one call per turn), worker vs bench/baseline, best of $REPS reps"
   if [ ! -x "$B_BASELINE" ]; then
     b_fail "$B_BASELINE is missing: run make bench (it builds it from bench/baseline.c)"
   else
-    dir=$B_RUNS/overhead
+  for per in 1 8; do
+    turns=$((CALL_TURNS / per)) tool=
+    [ "$per" -gt 1 ] && tool=--tool
+    say "2. per-call overhead, $per call(s) per turn: $CALL_EXPS experiments x $turns turns, zero-latency sim" \
+        "(--actions $((per - 1))), worker vs bench/baseline, best of $REPS reps"
+    dir=$B_RUNS/overhead-$per
     mkdir -p "$dir"
-    b_sim ovh --actions 0 || b_fail "sim ovh did not start"
+    b_sim ovh --actions $((per - 1)) || b_fail "sim ovh did not start"
     SIM_PID=$(pid_of SIM ovh)
-    python3 bench/gen.py calls "$SWEEP" 1 "$CALL_TURNS" base "$dir/job.jsonl"
+    python3 bench/gen.py calls "$SWEEP" 1 "$turns" base "$dir/job.jsonl" $tool
     for slots in 1 16; do
-      export TURNQ_NAMESPACE=bench.calls.$slots
+      export TURNQ_NAMESPACE=bench.calls.$per.$slots
       b_worker ovh --slots "$slots"
       WPID=$(pid_of WORKER ovh)
       if ! h_worker_ready ovh 15; then b_fail "overhead worker ($slots slots) did not come up"; b_stop "$WPID"; continue; fi
       for rep in $(seq 1 "$REPS"); do
-        pre=w$slots.r$rep.
-        python3 bench/gen.py calls "$SWEEP" "$CALL_EXPS" "$CALL_TURNS" "$pre" "$dir/jobs-$slots-$rep.jsonl"
+        pre=p$per.w$slots.r$rep.
+        python3 bench/gen.py calls "$SWEEP" "$CALL_EXPS" "$turns" "$pre" "$dir/jobs-$slots-$rep.jsonl" $tool
         h_cli config resetstat >/dev/null
         w0=$(cpu_ns "$WPID"); r0=$(cpu_ns "$REDIS_PID"); s0=$(cpu_ns "$SIM_PID")
         "$H_BIN/dispatcher" submit --machines ovh "$dir/jobs-$slots-$rep.jsonl" >"$dir/submit-$slots-$rep.out" 2>&1 &&
@@ -297,7 +303,7 @@ if want overhead; then
         [ "${calls:-0}" -gt 0 ] 2>/dev/null || calls=$((CALL_EXPS * CALL_TURNS))
         b0=$(cpu_ns "$SIM_PID")
         bstats=$(timeout 120 "$B_BASELINE" --url "$SIM_URL_ovh" --job "$dir/job.jsonl" --concurrency "$slots" \
-                   --calls "$calls" --experiment-prefix "b$slots.r$rep" 2>"$dir/baseline-$slots-$rep.err") ||
+                   --calls "$calls" --experiment-prefix "b$per.$slots.r$rep" 2>"$dir/baseline-$slots-$rep.err") ||
           b_fail "baseline ($slots streams, rep $rep) failed: $(tail -1 "$dir/baseline-$slots-$rep.err")"
         b1=$(cpu_ns "$SIM_PID")
         [ -n "$bstats" ] || bstats='{}'
@@ -305,7 +311,7 @@ if want overhead; then
           --argjson logcalls "$logcalls" --argjson wcpu "$((w1 - w0))" --argjson rcpu "$((r1 - r0))" \
           --argjson scpu "$((s1 - s0))" --argjson bscpu "$((b1 - b0))" --argjson rss "${rss:-0}" --argjson hwm "${hwm:-0}" \
           --argjson cs "$cmdstats" \
-          '{kind: "overhead", slots: $slots, rep: $rep, worker: ($w + {log_calls: $logcalls, cpu_worker_ns: $wcpu,
+          '{kind: "overhead", per_turn: '"$per"', slots: $slots, rep: $rep, worker: ($w + {log_calls: $logcalls, cpu_worker_ns: $wcpu,
              cpu_redis_ns: $rcpu, cpu_sim_ns: $scpu, rss_kb: $rss, hwm_kb: $hwm, redis_commands: $cs}),
              baseline: ($b + {cpu_sim_ns: $bscpu})}')"
         say "  $slots slot(s), rep $rep: worker $(jq -r '"\(.calls) calls in \(.ms) ms"' <<<"$wstats")" \
@@ -315,6 +321,7 @@ if want overhead; then
       cp "$H_DIR/worker-ovh.log" "$dir/worker-$slots.log" 2>/dev/null
     done
     b_stop "$SIM_PID"
+  done
   fi
 fi
 
