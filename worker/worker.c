@@ -578,8 +578,8 @@ static char *heartbeat_json(struct worker *w)
     }
     json_t *ollama = json_null();
     if (w->ollama_ok && w->ollama)
-        ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
-                           w->ollama->models);
+        ollama = json_pack("{s:s, s:s, s:O, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
+                           w->ollama->models, "ps", w->ollama->ps ? w->ollama->ps : json_null());
     json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:o}", "machine",
                            w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "boot_id",
                            w->boot_id, "pid_ns", w->pid_ns, "version",
@@ -755,7 +755,7 @@ static void on_beat(struct ev_loop *loop, ev_timer *t, int revents)
     struct worker *w = t->data;
     if (!w->ollama_probing) {
         w->ollama_probing = true;
-        ollama_probe(w->http, w->cfg.ollama_url, on_probe, w);
+        ollama_probe(w->http, w->cfg.ollama_url, w->ollama, on_probe, w);
     }
     heartbeat(w);
     maybe_claim(w);

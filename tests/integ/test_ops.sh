@@ -156,7 +156,7 @@ t_ok "cancel queued: the result" jqt --arg f "$(field C1 finished_at "$NSC")" '
   and .error == null' <<<"$R"
 t_ok "cancel queued: the result's keys in the worker's order" jqt '[keys_unsorted[]] == ["id","status","machine",
   "machines","model","model_digest","ollama_version","attempts","started_at","finished_at","duration_ms","params",
-  "turns","totals","error"]' <<<"$R"
+  "turns","totals","reloads","mixed_digests","error"]' <<<"$R"
 t_eq "cancel queued: one cancelled event" "$((xlen0 + 1)) C1 cancelled cq 1" \
   "$(h_cli xlen "$NSC:events") $(h_cli --raw xrevrange "$NSC:events" + - COUNT 1 | sed -n '3p;5p;7p;9p' | tr '\n' ' ' | sed 's/ $//')"
 run --namespace "$NSC" cancel C1
