@@ -722,7 +722,7 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
 {
     struct worker *w = arg;
     w->ollama_probing = false;
-    bool first = !w->ollama_answered_once;
+    bool first = !w->ollama_answered_once, changed = false;
     w->ollama_answered_once = true;
     if (!info) {
         if (w->ollama_ok || first)
@@ -732,6 +732,10 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
         if (!w->ollama_ok)
             log_info("Ollama at %s answers: version %s, %zu models", w->cfg.ollama_url, info->version,
                      json_array_size(info->models));
+        /* The beat that started this probe went out with the previous answer: a change (a model
+         * pulled, loaded or unloaded) goes out now rather than a beat later. */
+        changed = w->ollama && (!json_equal(w->ollama->models, info->models) ||
+                                !json_equal(w->ollama->ps ? w->ollama->ps : json_null(), info->ps ? info->ps : json_null()));
         ollama_info_free(w->ollama);
         w->ollama = info;
         /* Ollama came back: check chat at once rather than at the breaker's next backoff. */
@@ -743,7 +747,7 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
         }
         w->ollama_ok = true;
     }
-    if (first)
+    if (first || changed)
         heartbeat(w);
     maybe_claim(w);
 }
