@@ -68,7 +68,7 @@ static const char cancel_lua[] =
 struct jobview {
     redisReply *hash;   /* HGETALL reply (owned) */
     redisReply *turns;  /* LRANGE turns reply (owned) */
-    const char *state, *machine, *machines, *turn, *attempts, *started_at, *spec; /* in hash; NULL absent */
+    const char *state, *machine, *machines, *turn, *attempts, *started_at, *spec, *mixed; /* in hash; NULL absent */
     size_t spec_len;
 };
 
@@ -114,6 +114,8 @@ static int jobview_read(struct disp *d, const char *id, struct jobview *v)
             v->attempts = val->str;
         else if (!strcmp(k, "started_at"))
             v->started_at = val->str;
+        else if (!strcmp(k, "mixed_digests"))
+            v->mixed = val->str;
         else if (!strcmp(k, "spec")) {
             v->spec = val->str;
             v->spec_len = val->len;
@@ -151,7 +153,7 @@ static char *cancelled_result(const char *id, const struct jobview *v, const cha
     json_object_set_new(res, "duration_ms", json_integer(0));
     json_object_set_new(res, "params", json_is_object(params) ? json_deep_copy(params) : json_object());
     json_t *turns = json_array();
-    json_int_t calls = 0, actions = 0, pt = 0, et = 0;
+    json_int_t calls = 0, actions = 0, pt = 0, et = 0, reloads = 0;
     for (size_t i = 0; v->turns->type == REDIS_REPLY_ARRAY && i < v->turns->elements; i++) {
         redisReply *e = v->turns->element[i];
         json_t *rec = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
@@ -159,12 +161,19 @@ static char *cancelled_result(const char *id, const struct jobview *v, const cha
         actions += (json_int_t)json_array_size(json_object_get(rec, "actions"));
         pt += json_integer_value(json_object_get(rec, "prompt_tokens"));
         et += json_integer_value(json_object_get(rec, "eval_tokens"));
+        reloads += (json_int_t)json_array_size(json_object_get(rec, "reload_calls"));
         json_array_append_new(turns, rec ? rec : json_null());
     }
     json_object_set_new(res, "turns", turns);
     json_object_set_new(res, "totals", json_pack("{s:I, s:I, s:I, s:I, s:I}", "turns", (json_int_t)json_array_size(turns),
                                                  "calls", calls, "actions", actions, "prompt_tokens", pt,
                                                  "eval_tokens", et));
+    json_object_set_new(res, "reloads", json_integer(reloads));
+    json_object_set_new(res, "mixed_digests", json_boolean(v->mixed != NULL));
+    if (v->mixed) {
+        json_t *seen = json_loads(v->mixed, 0, NULL);
+        json_object_set_new(res, "digests_seen", seen ? seen : json_string(v->mixed));
+    }
     json_object_set_new(res, "error", json_null());
     char *text = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(res);

@@ -19,10 +19,13 @@
 
 #include "disp.h"
 #include "keys.h"
+#include "modeltab.h"
 #include "xalloc.h"
 
 #define STATUS_FAILED_SHOWN 10 /* failed experiments listed in the text */
 #define STATUS_HELD_SHOWN 10   /* claimed experiments of a dead machine named in the text */
+#define STATUS_RELOADS_SHOWN 10 /* experiments with reloads listed in the text */
+#define STATUS_TABLE_MODELS 64  /* models in the mismatch table of the text */
 
 static bool opt_json;
 
@@ -50,6 +53,8 @@ struct mstat {
     long long queued;      /* LLEN NS:queue:M */
     long long running;     /* LLEN NS:running:M */
     size_t by_state[S_N];  /* job hashes placed here, by state */
+    size_t reload_exps;    /* experiments placed here whose calls reloaded the model mid-experiment */
+    long long reload_calls; /* those reloads, summed (the job hashes' reloads fields) */
     struct strvec held;    /* a dead machine's running list (claims nobody runs), oldest last */
     long *held_turn;       /* held.v[i]'s last committed turn */
 };
@@ -77,7 +82,7 @@ static void add_machine(struct strvec *names, const char *m, size_t len)
 /* Reads every job hash's state and machine; tallies the totals and collects the machines. The
  * per-machine tallies are made in a second pass over `jm` once the machine list is final. */
 static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_state, struct strvec *job_machine,
-                     size_t totals[S_N], struct strvec *ids_out)
+                     struct strvec *job_reloads, size_t totals[S_N], struct strvec *ids_out)
 {
     redisReply *r;
     struct strvec ids = {0};
@@ -89,12 +94,14 @@ static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_st
     for (size_t base = 0; rc == 0 && base < ids.n; base += DISP_PIPELINE) {
         size_t end = base + DISP_PIPELINE < ids.n ? base + DISP_PIPELINE : ids.n;
         for (size_t i = base; i < end; i++)
-            disp_appendv(d, "HMGET", key_job(d->ns, ids.v[i]).s, "state", "machine", NULL);
+            disp_appendv(d, "HMGET", key_job(d->ns, ids.v[i]).s, "state", "machine", "reloads", NULL);
         for (size_t i = base; i < end; i++) {
             if ((rc = disp_reply(d, &r)))
                 break;
-            bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+            bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
             redisReply *st = ok ? r->element[0] : NULL, *m = ok ? r->element[1] : NULL;
+            redisReply *rl = ok ? r->element[2] : NULL;
+            strvec_push(job_reloads, rl && rl->type == REDIS_REPLY_STRING ? rl->str : "");
             strvec_push(job_state, st && st->type == REDIS_REPLY_STRING ? st->str : "");
             strvec_push(job_machine, m && m->type == REDIS_REPLY_STRING ? m->str : "");
             totals[state_index(job_state->v[job_state->n - 1])]++;
@@ -260,6 +267,76 @@ static json_t *digest_mismatches(const struct strvec *names, const struct mstat 
     return out;
 }
 
+/* The table status shows (modeltab rows of every live machine that reports models): the rows
+ * of each model whose digests differ between the live machines that have it, and, when those
+ * machines run different Ollama versions (*versions_differ), of every model they report. */
+static json_t *mismatch_table(const struct strvec *names, const struct mstat *ms, bool *versions_differ)
+{
+    const char **ln = xcalloc(names->n + 1, sizeof *ln);
+    json_t **lh = xcalloc(names->n + 1, sizeof *lh);
+    size_t k = 0;
+    for (size_t i = 0; i < names->n; i++)
+        if (ms[i].alive && modeltab_has_list(ms[i].hb)) {
+            ln[k] = names->v[i];
+            lh[k++] = ms[i].hb;
+        }
+    json_t *vrows = json_array(), *models = json_object(), *table = json_array();
+    for (size_t i = 0; i < k; i++) {
+        const char *v = modeltab_version(lh[i]);
+        json_array_append_new(vrows, json_pack("{s:o}", "version", v ? json_string(v) : json_null()));
+        size_t j;
+        json_t *m;
+        json_array_foreach(json_object_get(json_object_get(lh[i], "ollama"), "models"), j, m) {
+            const char *name = json_string_value(json_object_get(m, "name"));
+            char norm[MODELTAB_NAME_MAX];
+            if (!name)
+                continue;
+            modeltab_norm(name, norm, sizeof norm);
+            json_object_set_new(models, norm, json_true());
+        }
+    }
+    *versions_differ = modeltab_versions_differ(vrows);
+    const char *name;
+    json_t *unused;
+    json_object_foreach(models, name, unused) {
+        json_t *rows = modeltab_rows(name, ln, lh, k);
+        json_t *present = json_array();
+        size_t j;
+        json_t *r;
+        json_array_foreach(rows, j, r)
+            if (json_is_string(json_object_get(r, "digest")))
+                json_array_append(present, r);
+        if (*versions_differ || modeltab_disagree(present))
+            modeltab_merge(table, rows);
+        json_decref(present);
+        json_decref(rows);
+    }
+    json_decref(vrows);
+    json_decref(models);
+    free(ln);
+    free(lh);
+    return table;
+}
+
+/* Experiments whose job hash counts reloads, in submission order: [{"id", "machine", "reloads"}]. */
+static json_t *reload_list(struct disp *d, const struct strvec *ids, const struct strvec *job_machine,
+                           const struct strvec *job_reloads, size_t limit, size_t *total)
+{
+    json_t *out = json_array();
+    *total = 0;
+    for (size_t i = 0; i < job_reloads->n; i++) {
+        long long n = atoll(job_reloads->v[i]);
+        if (n <= 0)
+            continue;
+        if (!limit || *total < limit)
+            json_array_append_new(out, json_pack("{s:o, s:o, s:I}", "id", disp_typed_id(d, ids->v[i]), "machine",
+                                                 job_machine->v[i][0] ? json_string(job_machine->v[i]) : json_null(),
+                                                 "reloads", (json_int_t)n));
+        (*total)++;
+    }
+    return out;
+}
+
 /* ---- Output ---- */
 
 static const char *or_q(const char *s) { return s ? s : "?"; }
@@ -273,7 +350,8 @@ static json_t *hb_get(const struct mstat *m, const char *key)
 }
 
 static void print_json(struct disp *d, const struct strvec *names, const struct mstat *ms, const size_t totals[S_N],
-                       size_t nids, json_t *mismatch, const struct failed *fl, size_t nfl)
+                       size_t nids, json_t *mismatch, json_t *table, bool versions_differ, json_t *reloads,
+                       const struct failed *fl, size_t nfl)
 {
     json_t *root = json_object(), *arr = json_array();
     size_t alive = 0;
@@ -304,6 +382,8 @@ static void print_json(struct disp *d, const struct strvec *names, const struct 
         for (size_t k = 0; k < m->held.n; k++)
             json_array_append_new(held, disp_typed_id(d, m->held.v[k]));
         json_object_set_new(o, "held", held);
+        json_object_set_new(o, "reloads", json_pack("{s:I, s:I}", "experiments", (json_int_t)m->reload_exps, "calls",
+                                                    (json_int_t)m->reload_calls));
         json_array_append_new(arr, o);
     }
     json_object_set_new(root, "machines", arr);
@@ -315,6 +395,9 @@ static void print_json(struct disp *d, const struct strvec *names, const struct 
         json_object_set_new(t, state_names[s], json_integer((json_int_t)totals[s]));
     json_object_set_new(root, "totals", t);
     json_object_set(root, "digest_mismatches", mismatch);
+    json_object_set(root, "mismatch_table", table);
+    json_object_set_new(root, "version_mismatch", json_boolean(versions_differ));
+    json_object_set(root, "reloads", reloads);
     json_t *failed = json_array();
     for (size_t i = 0; i < nfl; i++)
         json_array_append_new(failed, json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "id", disp_typed_id(d, fl[i].id),
@@ -363,8 +446,46 @@ static void print_failed(const struct failed *fl, size_t nfl, size_t total)
         printf("  ... and %zu more (dispatcher results shows every one)\n", total - nfl);
 }
 
+static void print_reloads(json_t *reloads, size_t total)
+{
+    if (!total)
+        return;
+    printf("reloads (Ollama reloaded the model between two calls of an experiment; README \"The consistency gate\"):\n");
+    size_t i;
+    json_t *r;
+    json_array_foreach(reloads, i, r) {
+        char *id = json_dumps(json_object_get(r, "id"), JSON_ENCODE_ANY);
+        const char *idtext = json_is_string(json_object_get(r, "id")) ? json_string_value(json_object_get(r, "id")) : id;
+        json_int_t n = json_integer_value(json_object_get(r, "reloads"));
+        printf("  %s on %s: %" JSON_INTEGER_FORMAT " reload%s\n", idtext, or_q(json_string_value(json_object_get(r, "machine"))),
+               n, n == 1 ? "" : "s");
+        free(id);
+    }
+    if (total > json_array_size(reloads))
+        printf("  ... and %zu more (status --json lists every one)\n", total - json_array_size(reloads));
+}
+
+static void print_table(json_t *table, bool versions_differ)
+{
+    if (!json_array_size(table))
+        return;
+    if (versions_differ)
+        printf("WARNING: live machines run different Ollama versions%s:\n",
+               json_array_size(table) > STATUS_TABLE_MODELS ? " (first rows)" : "");
+    else
+        printf("WARNING: live machines disagree on model digests:\n");
+    json_t *shown = json_array();
+    for (size_t i = 0; i < json_array_size(table) && i < STATUS_TABLE_MODELS; i++)
+        json_array_append(shown, json_array_get(table, i));
+    modeltab_print(stdout, shown, "  ");
+    json_decref(shown);
+    if (json_array_size(table) > STATUS_TABLE_MODELS)
+        printf("  ... and %zu more rows (status --json has the whole table)\n", json_array_size(table) - STATUS_TABLE_MODELS);
+}
+
 static void print_text(const struct strvec *names, const struct mstat *ms, const size_t totals[S_N], size_t nids,
-                       json_t *mismatch, const struct failed *fl, size_t nfl, size_t nfailed)
+                       json_t *mismatch, json_t *table, bool versions_differ, json_t *reloads, size_t nreloads,
+                       const struct failed *fl, size_t nfl, size_t nfailed)
 {
     size_t alive = 0;
     for (size_t i = 0; i < names->n; i++) {
@@ -389,6 +510,9 @@ static void print_text(const struct strvec *names, const struct mstat *ms, const
                m->by_state[S_DONE], m->by_state[S_FAILED], m->by_state[S_CANCELLED]);
         if (m->held.n)
             print_held(m);
+        if (m->reload_exps)
+            printf("  reloads: %lld mid-experiment model reload%s in %zu experiment%s\n", m->reload_calls,
+                   m->reload_calls == 1 ? "" : "s", m->reload_exps, m->reload_exps == 1 ? "" : "s");
         if (!m->alive || !m->hb)
             continue;
         if (json_is_true(json_object_get(m->hb, "breaker_open")))
@@ -437,6 +561,8 @@ static void print_text(const struct strvec *names, const struct mstat *ms, const
         }
         printf("\n");
     }
+    print_table(table, versions_differ);
+    print_reloads(reloads, nreloads);
     print_failed(fl, nfl, nfailed);
     printf("total: %zu machine%s (%zu up), %zu experiment%s: %zu queued, %zu running, %zu done, %zu failed, %zu "
            "cancelled\n",
@@ -455,18 +581,20 @@ static int status_run(struct disp *d, const char **args, int nargs)
     int rc = disp_connect(d);
     if (rc)
         return rc;
-    struct strvec names = {0}, job_state = {0}, job_machine = {0}, ids = {0};
+    struct strvec names = {0}, job_state = {0}, job_machine = {0}, job_reloads = {0}, ids = {0};
     size_t totals[S_N] = {0}, nfl = 0, nfailed = 0;
     struct mstat *ms = NULL;
     struct failed *fl = NULL;
-    json_t *mismatch = NULL;
+    json_t *mismatch = NULL, *table = NULL, *reloads = NULL;
+    bool versions_differ = false;
+    size_t nreloads = 0;
 
     if ((rc = disp_registered_machines(d, &names)))
         goto out;
     for (size_t i = 0; i < d->machines_arg.n; i++)
         if (strvec_find(&names, d->machines_arg.v[i]) < 0)
             strvec_push(&names, d->machines_arg.v[i]);
-    if ((rc = scan_jobs(d, &names, &job_state, &job_machine, totals, &ids)))
+    if ((rc = scan_jobs(d, &names, &job_state, &job_machine, &job_reloads, totals, &ids)))
         goto out;
     strvec_sort(&names);
 
@@ -475,16 +603,24 @@ static int status_run(struct disp *d, const char **args, int nargs)
         long at = job_machine.v[i][0] ? strvec_find(&names, job_machine.v[i]) : -1;
         if (at >= 0)
             ms[at].by_state[state_index(job_state.v[i])]++;
+        long long nrel = atoll(job_reloads.v[i]);
+        if (at >= 0 && nrel > 0) {
+            ms[at].reload_exps++;
+            ms[at].reload_calls += nrel;
+        }
     }
     if ((rc = read_machines(d, &names, ms)))
         goto out;
     if ((rc = read_failed(d, &ids, &job_state, opt_json ? 0 : STATUS_FAILED_SHOWN, &fl, &nfl, &nfailed)))
         goto out;
     mismatch = digest_mismatches(&names, ms);
+    table = mismatch_table(&names, ms, &versions_differ);
+    reloads = reload_list(d, &ids, &job_machine, &job_reloads, opt_json ? 0 : STATUS_RELOADS_SHOWN, &nreloads);
     if (opt_json)
-        print_json(d, &names, ms, totals, job_state.n, mismatch, fl, nfl);
+        print_json(d, &names, ms, totals, job_state.n, mismatch, table, versions_differ, reloads, fl, nfl);
     else
-        print_text(&names, ms, totals, job_state.n, mismatch, fl, nfl, nfailed);
+        print_text(&names, ms, totals, job_state.n, mismatch, table, versions_differ, reloads, nreloads, fl, nfl,
+                   nfailed);
 out:
     for (size_t i = 0; ms && i < names.n; i++) {
         json_decref(ms[i].hb);
@@ -500,6 +636,9 @@ out:
     free(fl);
     strvec_free(&ids);
     json_decref(mismatch);
+    json_decref(table);
+    json_decref(reloads);
+    strvec_free(&job_reloads);
     strvec_free(&names);
     strvec_free(&job_state);
     strvec_free(&job_machine);
@@ -519,7 +658,10 @@ const struct disp_cmd status_cmd = {
         "'dispatcher recover'). A WARNING line names models whose digests differ between live machines.\n"
         "A failed: section lists up to 10 failed experiments with their attempts and error. The last\n"
         "line totals the experiments by state. --json adds per machine \"held\" and \"breaker_open\",\n"
-        "and a top-level \"failed\" array.\n",
+        "and a top-level \"failed\" array.\n"
+        "Mismatches: when live machines report different digests for a model, or run different Ollama\n"
+        "versions, the table machine x model x digest x version; reloads: the experiments whose calls\n"
+        "saw Ollama reload the model mid-experiment (a count per machine, and a list).\n",
     .opts = status_opts,
     .run = status_run,
 };

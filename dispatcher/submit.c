@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "disp.h"
+#include "gate.h"
 #include "job.h"
 #include "keys.h"
 #include "log.h"
@@ -37,7 +38,7 @@
 #include "xalloc.h"
 
 static const char *opt_strategy = "hash";
-static bool opt_dry_run, opt_force;
+static bool opt_dry_run, opt_force, opt_allow_mixed;
 
 static const struct cfg_opt submit_opts[] = {
     {"strategy", 0, NULL, CFG_STR, &opt_strategy, 0, 0, "hash|mod|least-loaded|model",
@@ -45,6 +46,9 @@ static const struct cfg_opt submit_opts[] = {
     {"dry-run", 0, NULL, CFG_BOOL, &opt_dry_run, 0, 0, NULL, "print the placement and what would happen; write nothing"},
     {"force", 0, NULL, CFG_BOOL, &opt_force, 0, 0, NULL,
      "replace experiments whose spec changed, if they have ended (done, failed, cancelled)"},
+    {"allow-mixed-digests", 0, NULL, CFG_BOOL, &opt_allow_mixed, 0, 0, NULL,
+     "submit even when the live workers of an experiment's machines disagree on its model's digest or lack "
+     "it; the job hash records the table (mixed_digests)"},
     {NULL},
 };
 
@@ -55,7 +59,7 @@ static const struct cfg_opt submit_opts[] = {
  *       model), 6 job key prefix, 7 number of jobs, 8 number of machines; then three per machine:
  *       name, weight, candidate (1: the strategy may choose it; 0: only pinned jobs go there);
  *       then six per job: id, spec, machine (its 1-based index in the table, 0: the script
- *       chooses), score, estimate, model.
+ *       chooses), score, estimate, model; then one per job: its mixed_digests table ("": none).
  * The table is sorted by name, so "ties go to the smaller name" is "to the smaller index" (Lua
  * compares strings with strcoll, which depends on the server's locale).
  * Returns four values per job: verdict (new|unchanged|replace|conflict), the existing state and
@@ -204,6 +208,8 @@ static const char submit_lua[] =
     "    redis.call('HSET', KEYS[k + 1], 'spec', spec, 'state', 'queued', 'machine', name[m],\n"
     "               'model', md, 'estimate', est,\n"
     "               'attempts', '0', 'interrupted', '0', 'turn', '0', 'submitted_at', at)\n"
+    "    local mx = ARGV[AJ + 6 * n + i]\n"
+    "    if mx ~= '' then redis.call('HSET', KEYS[k + 1], 'mixed_digests', mx) end\n"
     "    redis.call('ZADD', KEYS[1], score, id)\n"
     "    redis.call('LPUSH', KEYS[KM + (m - 1) * 3 + 1], id)\n"
     "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',\n"
@@ -250,6 +256,7 @@ struct placed {
     char *state;           /* existing state, owned ("" when new) */
     char *cur_machine;     /* existing machine, owned ("" when new) */
     char score[32];        /* its NS:ids score (chunked path) */
+    const char *mixed;     /* the gate's table (JSON) when --allow-mixed-digests let it through; NULL: none */
 };
 
 static enum strategy g_strategy;
@@ -353,42 +360,6 @@ static int place_all(struct disp *d, const struct job_list *list, struct placed 
     return 0;
 }
 
-/* Warns, in one line, about the machines that are named or receive experiments but have no live
- * worker: not an error, since a sweep may be submitted before its boxes boot. */
-static int warn_dead_workers(struct disp *d, const struct placed *p, size_t n, const struct strvec *machines)
-{
-    struct strvec check = {0};
-    for (size_t i = 0; i < machines->n; i++)
-        strvec_push(&check, machines->v[i]);
-    for (size_t i = 0; i < n; i++)
-        if (p[i].machine && strvec_find(&check, p[i].machine) < 0)
-            strvec_push(&check, p[i].machine);
-    bool *alive = xcalloc(check.n + 1, sizeof *alive);
-    int rc = disp_workers_alive(d, &check, alive);
-    if (rc == 0) {
-        char list[1024] = "";
-        size_t dead = 0, listed = 0, len = 0;
-        for (size_t i = 0; i < check.n; i++) {
-            if (alive[i])
-                continue;
-            dead++;
-            if (listed == 20 || len > sizeof list - 100)
-                continue;
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", listed ? ", " : "", check.v[i]);
-            listed++;
-        }
-        if (dead > listed)
-            snprintf(list + len, sizeof list - len, " and %zu more", dead - listed);
-        if (dead)
-            disp_warnf("no live worker for %s (no %s heartbeat): %s experiments wait in the queue until a "
-                       "worker starts",
-                       list, key_worker(d->ns, "MACHINE").s, dead > 1 ? "their" : "its");
-    }
-    free(alive);
-    strvec_free(&check);
-    return rc;
-}
-
 /* ---- The script ---- */
 
 static int run_script(struct disp *d, struct placed *p, size_t n, const struct mtable *t)
@@ -438,6 +409,8 @@ static int run_script(struct disp *d, struct placed *p, size_t n, const struct m
         rargs_addf(&a, "%.15g", p[i].job->estimate);
         rargs_add(&a, p[i].job->model);
     }
+    for (size_t i = 0; i < n; i++)
+        rargs_add(&a, p[i].mixed ? p[i].mixed : "");
 
     redisReply *r;
     int rc = disp_command(d, &a, &r);
@@ -576,6 +549,8 @@ static void append_writes(struct disp *d, const struct placed *p, size_t n, cons
         disp_appendv(d, "HSET", jk.s, "spec", p[i].spec, "state", "queued", "machine", name, "model",
                      p[i].job->model, "estimate", est, "attempts", "0", "interrupted", "0", "turn", "0",
                      "submitted_at", at, NULL);
+        if (p[i].mixed)
+            disp_appendv(d, "HSET", jk.s, "mixed_digests", p[i].mixed, NULL);
         disp_appendv(d, "XADD", key_events(d->ns).s, "MAXLEN", "~", maxlen, "*", "id", id, "event", "queued",
                      "machine", name, "turn", "0", NULL);
         append_grid(d, p[i].job);
@@ -826,14 +801,22 @@ static int submit_run(struct disp *d, const char **args, int nargs)
     struct strvec machines = {0};
     struct mtable tab = {0};
     struct placed *p = NULL;
+    struct gate *gate = NULL;
     int rc = read_inputs(args, nargs, &list);
     if (rc)
         goto out;
     p = xcalloc(list.n + 1, sizeof *p);
     if ((rc = place_all(d, &list, p, &machines, &tab)))
         goto out;
-    if ((rc = disp_connect(d)) ||
-        (rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab)))
+    if ((rc = disp_connect(d)))
+        goto out;
+    struct gate_in gin = {.jobs = list.v, .n = list.n, .machines = &tab.names, .cand = tab.cand,
+                          .model_strategy = g_strategy == STRATEGY_MODEL, .allow_mixed = opt_allow_mixed};
+    if ((rc = gate_run(d, &gin, &gate)))
+        goto out;
+    for (size_t i = 0; i < list.n; i++)
+        p[i].mixed = gate_mixed(gate, i);
+    if ((rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab)))
         goto out;
     if (!all_fixed(p, list.n) && !opt_dry_run && (rc = write_grids(d, p, list.n)))
         goto out;
@@ -846,8 +829,7 @@ static int submit_run(struct disp *d, const char **args, int nargs)
         rc = EXIT_USAGE;
         goto out;
     }
-    if ((rc = warn_dead_workers(d, p, list.n, &machines)))
-        goto out;
+    gate_warn(gate);
     print_lines(p, list.n);
     print_per_machine(p, list.n, &tab);
     if (list.n && count[V_UNCHANGED] == list.n)
@@ -871,6 +853,7 @@ out:
         free(p[i].cur_machine);
     }
     free(p);
+    gate_free(gate);
     strvec_free(&machines);
     mtable_free(&tab);
     job_list_clear(&list);
@@ -879,7 +862,7 @@ out:
 
 const struct disp_cmd submit_cmd = {
     .name = "submit",
-    .synopsis = "submit [--strategy hash|mod|least-loaded|model] [--dry-run] [--force] FILE...|-",
+    .synopsis = "submit [--strategy hash|mod|least-loaded|model] [--dry-run] [--force] [--allow-mixed-digests] FILE...|-",
     .summary = "validate experiments and put each on its machine's queue",
     .description =
         "Reads every input (a file, or - for stdin): one job object, a JSON array of jobs, JSON Lines,\n"
@@ -906,6 +889,12 @@ const struct disp_cmd submit_cmd = {
         "Weights: --machines gpu1=2,gpu2=1 (positive numbers, default 1; also in TURNQ_MACHINES):\n"
         "hash gives each machine a share w/sum(w) of the ids, mod repeats a machine w times in its\n"
         "cycle (whole numbers), least-loaded and model divide a machine's load by w.\n"
+        "\n"
+        "The consistency gate: an experiment whose machines (its pin, else the list it is placed over;\n"
+        "under model, those whose Ollama has the model) have live workers that report different digests\n"
+        "for its model, or lack it, refuses the input (exit 2, nothing written) with the table machine x\n"
+        "model x digest x version; --allow-mixed-digests submits it anyway and records the table in its\n"
+        "job hash (mixed_digests) and result. Machines without a live worker are named in a warning.\n"
         "\n"
         "An id already submitted with the same spec is left unchanged; with a different spec the\n"
         "input is refused unless --force, which replaces only experiments that have ended.\n"

@@ -51,7 +51,7 @@ json_t *result_build(const struct result_in *in)
     json_object_set_new(res, "duration_ms", json_integer(in->duration_ms > 0 ? in->duration_ms : 0));
     json_object_set_new(res, "params", j->params ? json_deep_copy(j->params) : json_object());
 
-    long long calls = 0, actions = 0, pt = 0, et = 0;
+    long long calls = 0, actions = 0, pt = 0, et = 0, reloads = 0;
     size_t i;
     json_t *t;
     json_array_foreach(in->turns, i, t) {
@@ -59,11 +59,17 @@ json_t *result_build(const struct result_in *in)
         actions += (long long)json_array_size(json_object_get(t, "actions"));
         pt += json_integer_value(json_object_get(t, "prompt_tokens"));
         et += json_integer_value(json_object_get(t, "eval_tokens"));
+        reloads += (long long)json_array_size(json_object_get(t, "reload_calls"));
     }
     json_object_set_new(res, "turns", json_deep_copy(in->turns));
     json_object_set_new(res, "totals", json_pack("{s:I, s:I, s:I, s:I, s:I}", "turns", (json_int_t)json_array_size(in->turns),
                                                  "calls", (json_int_t)calls, "actions", (json_int_t)actions,
                                                  "prompt_tokens", (json_int_t)pt, "eval_tokens", (json_int_t)et));
+    json_object_set_new(res, "reloads", json_integer((json_int_t)reloads));
+    json_t *seen = in->mixed_digests ? json_loads(in->mixed_digests, 0, NULL) : NULL;
+    json_object_set_new(res, "mixed_digests", json_boolean(in->mixed_digests != NULL));
+    if (in->mixed_digests)
+        json_object_set_new(res, "digests_seen", seen ? seen : json_string(in->mixed_digests));
     json_object_set_new(res, "error", str_or_null(in->error));
     return res;
 }

@@ -24,9 +24,12 @@ struct result_in {
     const char *error;          /* NULL when none */
     const char *ollama_version; /* NULL when unknown */
     const char *model_digest;   /* NULL when unknown */
+    const char *mixed_digests;  /* the job hash's mixed_digests (JSON text), NULL when absent */
 };
 
-/* Returns a new reference: the result object, with totals summed over in->turns. */
+/* Returns a new reference: the result object, with totals summed over in->turns, "reloads" (the
+ * calls of in->turns that reloaded the model: their "reload_calls") and "mixed_digests" (true,
+ * with "digests_seen", the table submit recorded, when in->mixed_digests is set). */
 json_t *result_build(const struct result_in *in);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "callrec.h"
 #include "chat.h"
 #include "job.h"
 #include "keys.h"
@@ -76,6 +77,10 @@ struct run {
     long long prompt_tokens, eval_tokens;
     ev_tstamp turn_started;
     char *reply;                   /* content of the turn's last reply */
+    struct callrec *callrec;       /* the turn's calls: options, keep_alive, loads (reloads) */
+    json_t *sent_options;          /* what the call in flight sent (NULL: none) */
+    json_t *sent_keep_alive;
+    char *mixed_digests;           /* the job hash's mixed_digests (submit --allow-mixed-digests), or NULL */
 
     bool stopping;                 /* run_stop: requeue at the next turn boundary */
     bool cancelling;               /* run_cancel: end cancelled at the next call boundary */
@@ -242,6 +247,7 @@ static void write_final(struct run *r)
         .duration_ms = now - timefmt_parse_iso(r->started_at), .turns = r->turn_records, .error = error,
         .ollama_version = *r->ctx.ollama ? (*r->ctx.ollama)->version : NULL,
         .model_digest = ollama_info_digest(*r->ctx.ollama, r->job->model),
+        .mixed_digests = r->mixed_digests,
     };
     json_t *res = result_build(&in);
     char *text = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -454,6 +460,7 @@ static void commit_turn(struct run *r, const char *stop)
     long long ms = (long long)((ev_now(r->ctx.loop) - r->turn_started) * 1000);
     json_t *record = result_turn_record(r->turn, stop, r->calls, r->reply, r->actions, r->prompt_tokens,
                                         r->eval_tokens, ms, r->ctx.machine);
+    callrec_annotate(r->callrec, record);
     char *rec_text = json_dumps(record, JSON_COMPACT | JSON_REAL_PRECISION(17));
     char *msgs_text = json_dumps(r->turn_msgs, JSON_COMPACT | JSON_REAL_PRECISION(17));
     char t[16];
@@ -466,6 +473,12 @@ static void commit_turn(struct run *r, const char *stop)
     batch_add(b, "HSET", key_job(ns, r->id).s, "turn", t, NULL);
     add_event(b, r, "turn", r->turn);
     metrics_add_turn(b, ns, r->ctx.machine, &r->mcalls, (double)ms / 1000.0, stop, ev_now(r->ctx.loop));
+    if (callrec_reloads(r->callrec)) {
+        /* for dispatcher status: experiments that saw reloads, without reading their turns */
+        char n[16];
+        snprintf(n, sizeof n, "%d", callrec_reloads(r->callrec));
+        batch_add(b, "HINCRBY", key_job(ns, r->id).s, "reloads", n, NULL);
+    }
     struct commit *c = xmalloc(sizeof *c);
     c->r = r;
     c->record = record;
@@ -683,6 +696,10 @@ static void on_call_done(struct http_req *req, void *arg)
     r->retries = 0; /* the budget of retries is per call */
     const struct chat_metrics *m = chat_stream_metrics(r->cs);
     metrics_call_ok(&r->mcalls, m);
+    callrec_add(r->callrec, r->sent_options, r->sent_keep_alive, m->load_duration_ns, r->total_calls == 1);
+    if (r->total_calls > 1 && m->load_duration_ns > (long long)CALLREC_RELOAD_MS * 1000000)
+        log_warn("job=%s turn %d call %d: Ollama reloaded the model mid-experiment (load_duration %lld ms)", r->id,
+                 r->turn, r->calls, m->load_duration_ns / 1000000);
     r->prompt_tokens += m->prompt_eval_count;
     r->eval_tokens += m->eval_count;
     free(r->reply);
@@ -725,6 +742,10 @@ static void do_call(struct run *r)
     if (r->job->keep_alive)
         json_object_set(body, "keep_alive", r->job->keep_alive);
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(r->sent_options);
+    json_decref(r->sent_keep_alive);
+    r->sent_options = json_incref(json_object_get(body, "options")); /* for the turn record */
+    r->sent_keep_alive = json_incref(json_object_get(body, "keep_alive"));
     json_decref(body);
 
     char url[1100], h_exp[200], h_turn[64], prefix[64];
@@ -763,6 +784,7 @@ static void begin_turn(struct run *r, const char *prompt)
         json_array_append(r->turn_msgs, json_array_get(r->messages, 0));
     json_array_append_new(r->turn_msgs, user);
     r->actions = json_array();
+    callrec_reset(r->callrec);
     r->calls = 0;
     r->prompt_tokens = r->eval_tokens = 0;
     r->retries = 0;
@@ -1068,6 +1090,8 @@ static void on_hash(struct rconn *rc, redisReply *reply, void *arg)
             snprintf(r->machines, sizeof r->machines, "%s", v->str);
         else if (!strcmp(k, "placed"))
             snprintf(r->placed, sizeof r->placed, "%s", v->str);
+        else if (!strcmp(k, "mixed_digests") && v->str && !r->mixed_digests)
+            r->mixed_digests = xstrdup(v->str);
     }
     if (!spec) {
         dead_letter(r, "the job hash has no spec");
@@ -1103,6 +1127,7 @@ struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, r
     r->done_arg = arg;
     r->since = ev_now(ctx->loop);
     r->turn_records = json_array();
+    r->callrec = callrec_new();
     ev_init(&r->retry, on_retry);
     r->retry.data = r;
     ev_idle_init(&r->finish_idle, on_finish_idle);
@@ -1129,6 +1154,10 @@ void run_free(struct run *r)
     json_decref(r->tools);
     json_decref(r->env_tools);
     job_free(r->job);
+    callrec_free(r->callrec);
+    json_decref(r->sent_options);
+    json_decref(r->sent_keep_alive);
+    free(r->mixed_digests);
     free(r);
 }
 

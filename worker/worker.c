@@ -585,8 +585,8 @@ static char *heartbeat_json(struct worker *w)
     }
     json_t *ollama = json_null();
     if (w->ollama_ok && w->ollama)
-        ollama = json_pack("{s:s, s:s, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
-                           w->ollama->models);
+        ollama = json_pack("{s:s, s:s, s:O, s:O}", "url", w->cfg.ollama_url, "version", w->ollama->version, "models",
+                           w->ollama->models, "ps", w->ollama->ps ? w->ollama->ps : json_null());
     json_t *hb = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:o}", "machine",
                            w->cfg.machine, "token", w->token, "pid", (int)getpid(), "host", w->host, "boot_id",
                            w->boot_id, "pid_ns", w->pid_ns, "version",
@@ -741,7 +741,7 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
 {
     struct worker *w = arg;
     w->ollama_probing = false;
-    bool first = !w->ollama_answered_once;
+    bool first = !w->ollama_answered_once, changed = false;
     w->ollama_answered_once = true;
     if (!info) {
         if (w->ollama_ok || first)
@@ -751,6 +751,10 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
         if (!w->ollama_ok)
             log_info("Ollama at %s answers: version %s, %zu models", w->cfg.ollama_url, info->version,
                      json_array_size(info->models));
+        /* The beat that started this probe went out with the previous answer: a change (a model
+         * pulled, loaded or unloaded) goes out now rather than a beat later. */
+        changed = w->ollama && (!json_equal(w->ollama->models, info->models) ||
+                                !json_equal(w->ollama->ps ? w->ollama->ps : json_null(), info->ps ? info->ps : json_null()));
         ollama_info_free(w->ollama);
         w->ollama = info;
         /* Ollama came back: check chat at once rather than at the breaker's next backoff. */
@@ -762,7 +766,7 @@ static void on_probe(struct ollama_info *info, const char *err, void *arg)
         }
         w->ollama_ok = true;
     }
-    if (first)
+    if (first || changed)
         heartbeat(w);
     maybe_claim(w);
 }
@@ -774,7 +778,7 @@ static void on_beat(struct ev_loop *loop, ev_timer *t, int revents)
     struct worker *w = t->data;
     if (!w->ollama_probing) {
         w->ollama_probing = true;
-        ollama_probe(w->http, w->cfg.ollama_url, on_probe, w);
+        ollama_probe(w->http, w->cfg.ollama_url, w->ollama, on_probe, w);
     }
     heartbeat(w);
     maybe_claim(w);

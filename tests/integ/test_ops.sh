@@ -105,7 +105,8 @@ t_pass "seven workers are up"
 { job K3 12; job K4 3; } | h_disp --namespace "$NSR" submit --machines rc - >/dev/null 2>&1
 { job K5 12; } | h_disp --namespace "$NSR" submit --machines rd - >/dev/null 2>&1
 { job R1 200; job R2 2; } | h_disp submit --machines cr - >/dev/null 2>&1
-{ job F1 2 nope:1b; job F2 2 nope:1b; } | h_disp submit --machines fm - >/dev/null 2>&1
+# a model the live box lacks: past the consistency gate with --allow-mixed-digests, to fail at run time
+{ job F1 2 nope:1b; job F2 2 nope:1b; } | h_disp submit --allow-mixed-digests --machines fm - >/dev/null 2>&1
 { job E1 5; } | h_disp submit --machines em - >/dev/null 2>&1
 
 # ---- recover, part 1: kill -9 two workers mid-experiment ----
@@ -156,7 +157,7 @@ t_ok "cancel queued: the result" jqt --arg f "$(field C1 finished_at "$NSC")" '
   and .error == null' <<<"$R"
 t_ok "cancel queued: the result's keys in the worker's order" jqt '[keys_unsorted[]] == ["id","status","machine",
   "machines","model","model_digest","ollama_version","attempts","started_at","finished_at","duration_ms","params",
-  "turns","totals","error"]' <<<"$R"
+  "turns","totals","reloads","mixed_digests","error"]' <<<"$R"
 t_eq "cancel queued: one cancelled event" "$((xlen0 + 1)) C1 cancelled cq 1" \
   "$(h_cli xlen "$NSC:events") $(h_cli --raw xrevrange "$NSC:events" + - COUNT 1 | sed -n '3p;5p;7p;9p' | tr '\n' ' ' | sed 's/ $//')"
 run --namespace "$NSC" cancel C1

@@ -337,6 +337,28 @@ t_eq "--port abc: exit 2, one line" "2 1" "$(bad_flag --port abc)"
 t_eq "--fail-mode nope: exit 2" "2 1" "$(bad_flag --fail-every 2 --fail-mode nope)"
 t_eq "--fail-every without --fail-mode: exit 2" "2 1" "$(bad_flag --fail-every 2)"
 t_eq "--models with a bad digest: exit 2" "2 1" "$(bad_flag --models 'qwen3@xyz')"
+t_eq "--evict-every 0: exit 2" "2 1" "$(bad_flag --evict-every 0)"
+t_eq "--context-length x: exit 2" "2 1" "$(bad_flag --context-length x)"
+t_eq "--num-ctx 0: exit 2" "2 1" "$(bad_flag --num-ctx 0)"
+
+# ---- settings: --context-length (the server default), --num-ctx (the Modelfile's) ----
+h_sim_start cl --context-length 16384 || exit 1
+post "$SIM_URL_cl" /api/chat '{"model":"qwen3:8b","messages":[]}' >/dev/null
+t_eq "--context-length: a load without num_ctx gets it (/api/ps)" 16384 "$(curl -sS "$SIM_URL_cl/api/ps" | jq '.models[0].context_length')"
+h_sim_start nc --num-ctx 2048 --context-length 16384 || exit 1
+post "$SIM_URL_nc" /api/show '{"model":"qwen3:8b"}' >/dev/null
+t_ok "--num-ctx: /api/show's parameters and Modelfile carry it" jqt '(.parameters | startswith("num_ctx                        2048\n"))
+  and (.modelfile | contains("PARAMETER num_ctx 2048\n"))' "$T/body"
+post "$SIM_URL_nc" /api/chat '{"model":"qwen3:8b","messages":[]}' >/dev/null
+t_eq "--num-ctx: the Modelfile's num_ctx wins over --context-length" 2048 "$(curl -sS "$SIM_URL_nc/api/ps" | jq '.models[0].context_length')"
+post "$SIM_URL_nc" /api/chat '{"model":"qwen3:8b","messages":[],"options":{"num_ctx":4096}}' >/dev/null
+t_eq "--num-ctx: the request's num_ctx wins over both" 4096 "$(curl -sS "$SIM_URL_nc/api/ps" | jq '.models[0].context_length')"
+
+# ---- --evict-every: the model is loaded again on every N-th call ----
+h_sim_start ev --evict-every 2 --load-ms 300 || exit 1
+ld() { post "$SIM_URL_ev" /api/chat '{"model":"qwen3:8b","stream":false,"messages":[{"role":"user","content":"hi"}]}' >/dev/null
+  jq '.load_duration >= 300000000' "$T/body"; }
+t_eq "--evict-every 2: calls 1 (cold) and 2, 4 (evicted) pay --load-ms, 3 does not" "true true false true" "$(ld) $(ld) $(ld) $(ld)"
 t_ok "--help: exit 0, usage on stdout" bash -c '"$1" --help | grep -q -- --fail-mode' _ "$SIM"
 h_sim_start term --latency-ms 5000 || exit 1
 curl -sS -o /dev/null -m 10 "$SIM_URL_term/api/chat" --data-binary "$chatreq" 2>/dev/null &

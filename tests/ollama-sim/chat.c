@@ -6,6 +6,9 @@
  *     --> EVAL (one piece per tick: a token every --token-ms; a tool call after its tokens)
  *     --> done chunk / single object, slot freed, next queued call starts.
  *
+ * --evict-every N evicts the model before every N-th counted call (when no other call uses it),
+ * so that call pays --load-ms and reports it in load_duration: a reload mid-experiment.
+ *
  * A preload (no messages) stops after LOADING with done_reason "load" and never takes a slot;
  * with keep_alive 0 it unloads at once ("unload"), as Ollama's handler does before scheduling.
  *
@@ -479,7 +482,7 @@ void chat_handle(struct chat *ch, struct http_req *r)
         call_end(c);
         return;
     }
-    if ((status = chatreq_check_options(&c->cr, err))) {
+    if ((status = chatreq_check_options(&c->cr, ch->o->num_ctx ? ch->o->num_ctx : ch->o->context_length, err))) {
         reply_error(c, status, err);
         call_end(c);
         return;
@@ -493,6 +496,10 @@ void chat_handle(struct chat *ch, struct http_req *r)
             call_end(c);
             return;
         }
+        /* --evict-every: the model was pushed out since the last call (another model needed
+         * the memory, as Ollama's scheduler does), so this call loads it again. */
+        if (ch->o->evict_every > 0 && ch->counted % (unsigned long)ch->o->evict_every == 0)
+            models_evict(m, now);
     }
     double ready =
         models_acquire(m, c->cr.runner_sig, c->cr.num_ctx, c->cr.keep_alive_s, now, ch->o->load_ms / 1000.0);

@@ -339,7 +339,7 @@ static const struct {
     {"num_thread", OPT_INT, 1},
 };
 
-int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN])
+int chatreq_check_options(struct chatreq *cr, int default_ctx, char err[ERR_LEN])
 {
     const json_t *opts = json_object_get(cr->root, "options");
     long long runner_vals[sizeof known_opts / sizeof known_opts[0]];
@@ -394,13 +394,14 @@ int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN])
         }
     }
     /* The runner signature: every load-time option, defaults spelled out (an absent num_ctx
-     * is the server default, 4096, so it matches an explicit 4096 as in Ollama). */
+     * is the default, the Modelfile's or the server's, so it matches an explicit one of the same
+     * value as in Ollama). */
     struct buf sig = {0};
     for (size_t i = 0; i < sizeof known_opts / sizeof known_opts[0]; i++) {
         if (!known_opts[i].runner)
             continue;
         if (strcmp(known_opts[i].name, "num_ctx") == 0) {
-            long long n = runner_set[i] && runner_vals[i] > 0 ? runner_vals[i] : CHATREQ_DEFAULT_CTX;
+            long long n = runner_set[i] && runner_vals[i] > 0 ? runner_vals[i] : default_ctx > 0 ? default_ctx : CHATREQ_DEFAULT_CTX;
             cr->num_ctx = n > (1 << 30) ? (1 << 30) : (int)n;
             buf_printf(&sig, "num_ctx=%d;", cr->num_ctx);
         } else if (runner_set[i]) {

@@ -20,7 +20,7 @@ struct chatreq {
     int has_keep_alive;
     double keep_alive_s; /* INFINITY: forever (a negative keep_alive) */
     int think;           /* think was true or a level */
-    int num_ctx;         /* options.num_ctx, or CHATREQ_DEFAULT_CTX (after check_options) */
+    int num_ctx;         /* options.num_ctx, or the default (after check_options) */
     char *runner_sig;    /* the load-time options, for reload detection; owned */
 };
 
@@ -30,8 +30,10 @@ struct chatreq {
 int chatreq_parse(const char *body, size_t len, struct chatreq *cr, char err[ERR_LEN]);
 
 /* Checks the options like Ollama's Options.FromMap (run after the model lookup): 0, or 500
- * with e.g. `option "num_ctx" must be of type integer`. Fills num_ctx and runner_sig. */
-int chatreq_check_options(struct chatreq *cr, char err[ERR_LEN]);
+ * with e.g. `option "num_ctx" must be of type integer`. Fills num_ctx and runner_sig; a request
+ * without num_ctx gets default_ctx (the Modelfile's, else the server's; 0 means
+ * CHATREQ_DEFAULT_CTX). */
+int chatreq_check_options(struct chatreq *cr, int default_ctx, char err[ERR_LEN]);
 
 void chatreq_clear(struct chatreq *cr);
 

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(0);
     struct chat *chat = chat_new(loop, &o, models, rlog);
-    struct router *router = router_new(loop, o.version, models, chat, rlog);
+    struct router *router = router_new(loop, o.version, o.num_ctx, models, chat, rlog);
     struct httpd_handler h = {
         .on_headers = router_on_headers,
         .on_request = router_on_request,
@@ -98,8 +98,8 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &sigint);
     ev_unref(loop), ev_unref(loop); /* the signal watchers alone do not keep the loop alive */
     log_info("listening on 127.0.0.1:%d version=%s models=%s actions=%d latency_ms=%d token_ms=%d "
-             "load_ms=%d parallel=%d fail_every=%d fail_mode=%s log=%s",
-             httpd_port(srv), o.version, o.models, o.actions, o.latency_ms, o.token_ms, o.load_ms, o.parallel,
+             "load_ms=%d evict_every=%d context_length=%d num_ctx=%d parallel=%d fail_every=%d fail_mode=%s log=%s",
+             httpd_port(srv), o.version, o.models, o.actions, o.latency_ms, o.token_ms, o.load_ms, o.evict_every, o.context_length, o.num_ctx, o.parallel,
              o.fail_every, opts_fault_name(o.fail_mode), o.log_path ? o.log_path : "-");
     ev_run(loop, 0);
     ev_ref(loop), ev_ref(loop);

@@ -41,10 +41,14 @@ double models_acquire(struct model *m, const char *sig, int ctx, double keep_ali
 void models_release(struct model *m, double now);
 /* keep_alive 0 with no messages: expire m now (at once when no call is using it). */
 void models_unload(struct model *m, double now);
+/* Another model needed the memory: m is unloaded now unless a call is using it (Ollama never
+ * unloads a runner with requests in flight); its keep_alive is kept for the next load. */
+void models_evict(struct model *m, double now);
 
 /* ---- JSON views (new references, caller decrefs) ---- */
 json_t *models_tags_json(struct models *ms);           /* GET /api/tags */
 json_t *models_ps_json(struct models *ms, double now); /* GET /api/ps */
-json_t *models_show_json(const struct model *m);       /* POST /api/show */
+/* POST /api/show; num_ctx > 0 adds PARAMETER num_ctx to the Modelfile and parameters. */
+json_t *models_show_json(const struct model *m, int num_ctx);
 
 #endif

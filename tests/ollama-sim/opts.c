@@ -35,6 +35,11 @@ void opts_usage(FILE *f)
             "  --latency-ms N       delay per /api/chat call (default 0)\n"
             "  --token-ms N         delay per generated token (default 0)\n"
             "  --load-ms N          delay on a model's first call or reload (default 0)\n"
+            "  --evict-every N      every N-th /api/chat call with messages finds its model evicted\n"
+            "                       (as when another model needed the memory): it loads again\n"
+            "  --context-length N   OLLAMA_CONTEXT_LENGTH: num_ctx of a load when neither the request\n"
+            "                       nor the Modelfile sets one (default 4096)\n"
+            "  --num-ctx N          PARAMETER num_ctx N in every model's Modelfile (/api/show)\n"
             "  --parallel N         calls served at once, the rest wait FIFO (default: no limit)\n"
             "  --fail-every N       fail every N-th /api/chat call that has messages\n"
             "  --fail-mode M        500 | 503 | reset | garbage | hang | stall | eof\n"
@@ -83,6 +88,9 @@ enum {
     O_LATENCY,
     O_TOKEN,
     O_LOAD,
+    O_EVICT,
+    O_CTXLEN,
+    O_NUMCTX,
     O_PARALLEL,
     O_FAIL_EVERY,
     O_FAIL_MODE,
@@ -100,6 +108,9 @@ int opts_parse(int argc, char **argv, struct sim_opts *o, char err[ERR_LEN])
         {"latency-ms", required_argument, NULL, O_LATENCY},
         {"token-ms", required_argument, NULL, O_TOKEN},
         {"load-ms", required_argument, NULL, O_LOAD},
+        {"evict-every", required_argument, NULL, O_EVICT},
+        {"context-length", required_argument, NULL, O_CTXLEN},
+        {"num-ctx", required_argument, NULL, O_NUMCTX},
         {"parallel", required_argument, NULL, O_PARALLEL},
         {"fail-every", required_argument, NULL, O_FAIL_EVERY},
         {"fail-mode", required_argument, NULL, O_FAIL_MODE},
@@ -125,6 +136,9 @@ int opts_parse(int argc, char **argv, struct sim_opts *o, char err[ERR_LEN])
         case O_LATENCY: rc = parse_int("latency-ms", optarg, 0, MAX_DELAY_MS, &o->latency_ms, err); break;
         case O_TOKEN: rc = parse_int("token-ms", optarg, 0, MAX_DELAY_MS, &o->token_ms, err); break;
         case O_LOAD: rc = parse_int("load-ms", optarg, 0, MAX_DELAY_MS, &o->load_ms, err); break;
+        case O_EVICT: rc = parse_int("evict-every", optarg, 1, INT_MAX, &o->evict_every, err); break;
+        case O_CTXLEN: rc = parse_int("context-length", optarg, 1, 1 << 30, &o->context_length, err); break;
+        case O_NUMCTX: rc = parse_int("num-ctx", optarg, 1, 1 << 30, &o->num_ctx, err); break;
         case O_PARALLEL: rc = parse_int("parallel", optarg, 1, 1000000, &o->parallel, err); break;
         case O_FAIL_EVERY:
             rc = parse_int("fail-every", optarg, 1, INT_MAX, &o->fail_every, err);

@@ -26,6 +26,9 @@ struct sim_opts {
     int latency_ms;        /* per /api/chat call with messages (prompt evaluation) */
     int token_ms;          /* per generated token */
     int load_ms;           /* on a model's (re)load */
+    int evict_every;       /* every N-th counted call finds its model evicted (pays load_ms); 0: never */
+    int context_length;    /* OLLAMA_CONTEXT_LENGTH: num_ctx when neither request nor Modelfile sets one; 0: 4096 */
+    int num_ctx;           /* PARAMETER num_ctx in every model's Modelfile (/api/show); 0: none */
     int parallel;          /* calls served at once; 0 means no limit */
     int fail_every;        /* every N-th counted call fails; 0 means never */
     enum sim_fault fail_mode;

@@ -30,6 +30,7 @@
 struct router {
     struct ev_loop *loop;
     const char *version;
+    int num_ctx; /* --num-ctx: the Modelfile's PARAMETER num_ctx, 0 when none */
     struct models *models;
     struct chat *chat;
     struct reqlog *log;
@@ -51,12 +52,13 @@ static const struct route {
     [R_CHAT] = {"/api/chat", 1u << HTTP_POST, "POST"},
 };
 
-struct router *router_new(struct ev_loop *loop, const char *version, struct models *ms, struct chat *chat,
-                          struct reqlog *log)
+struct router *router_new(struct ev_loop *loop, const char *version, int num_ctx, struct models *ms,
+                          struct chat *chat, struct reqlog *log)
 {
     struct router *rt = xcalloc(1, sizeof *rt);
     rt->loop = loop;
     rt->version = version;
+    rt->num_ctx = num_ctx;
     rt->models = ms;
     rt->chat = chat;
     rt->log = log;
@@ -233,7 +235,7 @@ static void show(struct router *rt, struct http_req *r)
         snprintf(msg, sizeof msg, "model '%s' not found", name);
         reply_json(rt, r, 404, json_pack("{s:s}", "error", msg), name);
     } else {
-        reply_json(rt, r, 200, models_show_json(m), name);
+        reply_json(rt, r, 200, models_show_json(m, rt->num_ctx), name);
     }
     json_decref(req);
 }

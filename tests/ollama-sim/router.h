@@ -12,9 +12,10 @@
 
 struct router;
 
-/* A router for the given parts (all borrowed; they must outlive it). Returns a new router. */
-struct router *router_new(struct ev_loop *loop, const char *version, struct models *ms, struct chat *chat,
-                          struct reqlog *log);
+/* A router for the given parts (all borrowed; they must outlive it); num_ctx is --num-ctx (0:
+ * none), what /api/show reports as the Modelfile's. Returns a new router. */
+struct router *router_new(struct ev_loop *loop, const char *version, int num_ctx, struct models *ms,
+                          struct chat *chat, struct reqlog *log);
 void router_free(struct router *rt); /* NULL is a no-op */
 
 /* The httpd callbacks (ud is the router). */
