@@ -35,8 +35,9 @@ h_worker_ready gpu1 && h_worker_ready gpu2 || { t_fail "workers up" "no heartbea
 TOOLS='[{"type":"function","function":{"name":"look","description":"d","parameters":{"type":"object","properties":{"x":{"type":"string"}},"required":["x"]}}}]'
 job() { echo "{\"id\":\"$1\",\"model\":\"${3:-qwen3:8b}\",\"turns\":[\"p1\",\"p2\",\"p3\"],\"tools\":$TOOLS,\"machine\":\"$2\"}"; }
 for i in 1 2 3; do job "a$i" gpu1; job "b$i" gpu2; done >"$T/in.jsonl"
+# a model the box lacks: the consistency gate would refuse it, so --allow-mixed-digests below
 job bad gpu2 nosuch:1b >>"$T/in.jsonl"
-h_disp submit "$T/in.jsonl" >/dev/null || { t_fail "submit"; exit 1; }
+h_disp submit --allow-mixed-digests "$T/in.jsonl" >/dev/null || { t_fail "submit"; exit 1; }
 h_disp wait --timeout 30 2>"$T/wait.err"
 t_eq "the sweep ends with one failure (wait exit 1)" 1 $?
 

@@ -63,7 +63,7 @@ t_ok "--sweep FILE counts only its experiments" \
 
 # A failed experiment: --until-done exits 1.
 job bad gpu2 nosuch:1b >"$T/bad.jsonl"
-h_disp submit "$T/bad.jsonl" >/dev/null
+h_disp submit --allow-mixed-digests "$T/bad.jsonl" >/dev/null
 timeout 30 "$H_BIN/dispatcher" watch --until-done --interval 0.3 >"$T/until2.txt" 2>&1
 t_eq "watch --until-done exits 1 when one failed" 1 $?
 t_ok "  ... its last line says so" bash -c "tail -n 1 '$T/until2.txt' | grep -q '^total: 4/5 done, 1 failed'"
