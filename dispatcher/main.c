@@ -147,7 +147,8 @@ int main(int argc, char **argv)
     char err[ERR_LEN];
 
     if (cfg_parse(opts, argc, argv, 1, pos, argc, &npos, err) < 0) {
-        disp_errf("%s", err);
+        /* cfg's message names the flag (and the closest one); where to look is ours to say. */
+        disp_errf("%s (see dispatcher%s%s --help)", err, cmd ? " " : "", cmd ? cmd->name : "");
         rc = EXIT_USAGE;
         goto out;
     }

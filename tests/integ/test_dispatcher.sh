@@ -46,6 +46,12 @@ t_eq "no command: exit 2" 2 "$RC"
 run frobnicate
 t_eq "unknown command: exit 2" 2 "$RC"
 t_ok "unknown command: named" has_err "unknown command 'frobnicate'"
+run submit --forse x.json
+t_eq "unknown flag: exit 2" 2 "$RC"
+t_eq "unknown flag: one line, the closest flag, the help once" \
+  "dispatcher: unknown flag '--forse'; did you mean --force? (see dispatcher submit --help)" "$(cat "$T/err")"
+run --bogus
+t_eq "unknown flag, no command: no suggestion" "dispatcher: unknown flag '--bogus' (see dispatcher --help)" "$(cat "$T/err")"
 
 # ---- route ----
 fresh route
