@@ -194,20 +194,24 @@ out:
     return rc;
 }
 
-int disp_connect(struct disp *d)
+int disp_connect_quiet(struct disp *d, char err[ERR_LEN])
 {
-    char err[ERR_LEN];
     if (d->c)
         return 0;
     char where[512];
     redisurl_redacted(&d->addr, where, sizeof where);
     log_debug("connecting to %s namespace=%s", where, d->ns);
     d->c = rcmd_connect(&d->addr, DISP_CONNECT_TIMEOUT_S, err);
-    if (!d->c) {
+    return d->c ? 0 : EXIT_REDIS;
+}
+
+int disp_connect(struct disp *d)
+{
+    char err[ERR_LEN];
+    int rc = disp_connect_quiet(d, err);
+    if (rc)
         disp_errf("cannot reach Redis: %s", err);
-        return EXIT_REDIS;
-    }
-    return 0;
+    return rc;
 }
 
 int disp_reconnect(struct disp *d, double within_s)

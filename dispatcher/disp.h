@@ -86,6 +86,10 @@ int disp_setup(struct disp *d);
 /* Connects (AUTH, SELECT). Returns 0, or EXIT_REDIS after printing the (password-free) reason. */
 int disp_connect(struct disp *d);
 
+/* The same without printing: returns 0, or EXIT_REDIS with the (password-free) reason in err.
+ * For a command that can do without Redis (route --machines). */
+int disp_connect_quiet(struct disp *d, char err[ERR_LEN]);
+
 /* Drops the connection and connects again (with sentinels: to the primary they name now),
  * retrying every DISP_RECONNECT_PAUSE_S for at most within_s seconds. For the long-running
  * subcommands (wait) that outlive a Redis restart or a failover. Returns 0, or EXIT_REDIS after

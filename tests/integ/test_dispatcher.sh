@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_dispatcher: the dispatcher's read and follow commands against a throwaway Redis, with the
 # worker's part played by redis-cli (dispatcher/route.c, results.c, wait.c, status.c, main.c).
-# Covers: route is stable and order-independent and writes nothing; results for unended jobs
+# Covers: route is stable and order-independent and writes nothing; for a submitted id it names
+# where it is (and the hash's choice when different); with --machines it works without Redis; results for unended jobs
 # (typed ids, submission order), for ended ones (the stored result on one line), unknown ids;
 # wait --timeout on a queued job; wait returning promptly after the last event; wait exit 1 on
 # a failure; wait with nothing submitted; status text and --json shape with fake heartbeats
@@ -73,9 +74,32 @@ run submit --dry-run --machines gpu1,gpu2,gpu3 "$T/route.json"
 t_eq "route: agrees with submit" "$(cat "$T/route1")" "$(sed -n '1,4s/ -> / /; 1,4s/ would be queued//p' "$T/out")"
 run route --machines gpu1 'bad id'
 t_eq "route: bad id exit 2" 2 "$RC"
+# A submitted id: where it is, and what the hash would say when that differs. A1 is pinned to a
+# machine the hash does not pick; A2 goes where the hash puts it; B7 and 42 stay unsubmitted.
+h1=$(awk '$1 == "A1" {print $2}' "$T/route1"); h2=$(awk '$1 == "A2" {print $2}' "$T/route1")
+pin=gpu1; [ "$h1" = gpu1 ] && pin=gpu2
+printf '{"id":"A1","model":"m","turns":["a"],"machine":"%s"}\n{"id":"A2","model":"m","turns":["a"]}\n' "$pin" >"$T/route2.jsonl"
+run submit --machines gpu1,gpu2,gpu3 "$T/route2.jsonl"
+run route A1 A2 B7 42
+t_eq "route: exit 0 with submitted ids" 0 "$RC"
+t_eq "route: a submitted id placed elsewhere: where it is, and the hash's choice" \
+  "A1 $pin (submitted; hash would give $h1)" "$(sed -n 1p "$T/out")"
+t_eq "route: a submitted id where the hash put it" "A2 $h2 (submitted)" "$(sed -n 2p "$T/out")"
+t_eq "route: ids not submitted: the plain hash lines" "$(sed -n 3,4p "$T/route1")" "$(sed -n 3,4p "$T/out")"
+# --machines without Redis: the hash's choice, and one warning.
+run --redis "redis://127.0.0.1:$(h_free_port)/0" route --machines gpu1,gpu2,gpu3 A1 A2 B7 42
+t_eq "route --machines, Redis down: exit 0" 0 "$RC"
+t_eq "route --machines, Redis down: the hash's choice" "$(cat "$T/route1")" "$(cat "$T/out")"
+t_ok "route --machines, Redis down: one warning" bash -c "[ \$(wc -l <'$T/err') = 1 ] && grep -q 'warning: route: cannot reach Redis' '$T/err'"
 fresh route_none
 run route A1
 t_eq "route: no machines exit 2" 2 "$RC"
+# No machine registered, but the id is submitted (pinned): where it is.
+echo '{"id":"P1","model":"m","turns":["a"],"machine":"gpu5"}' >"$T/route3.json"
+run submit "$T/route3.json"
+run route P1
+t_eq "route: no machines, a submitted id: exit 0" 0 "$RC"
+t_eq "route: no machines, a submitted id: where it is" "P1 gpu5 (submitted; no machines for the hash)" "$(cat "$T/out")"
 
 # ---- results ----
 fresh results
