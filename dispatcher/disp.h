@@ -133,6 +133,34 @@ int disp_workers_alive(struct disp *d, const struct strvec *machines, bool *aliv
  * with its length in *len and a NUL after it, or NULL with errno set. */
 char *disp_read_all(const char *path, size_t *len);
 
+/* ---- Sweep files (--sweep FILE) ---- */
+
+struct job;
+struct job_list;
+
+/* Reads FILE (any submit input; "-" is stdin; a grid file is expanded as submit does) and appends
+ * its jobs to list. `cmd` prefixes the messages ("results: --sweep f.json: No such file ...").
+ * Returns 0, or EXIT_USAGE after printing. Touches no network. */
+int disp_read_sweep(const char *cmd, const char *path, struct job_list *list);
+
+/* A count of ids and the first DISP_IDLIST_SHOWN of them as "A1, A2, A3", for one message line. */
+#define DISP_IDLIST_SHOWN 5
+struct disp_idlist {
+    size_t n;        /* ids added */
+    char text[1024]; /* the first ones, comma-separated */
+    size_t len;
+};
+void disp_idlist_add(struct disp_idlist *l, const char *id);       /* copies id */
+const char *disp_idlist_text(struct disp_idlist *l);               /* "A1, A2, ..." (borrowed) */
+
+/* Adds j's id to `changed` when `spec` (the job hash's spec field, len bytes; NULL when the id
+ * was never submitted) is not j's canonical text: the comparison submit makes before it refuses
+ * a changed spec. */
+void disp_spec_check(struct disp_idlist *changed, const struct job *j, const char *spec, size_t len);
+/* Prints, when `changed` holds any, one warning line naming how many of FILE's experiments
+ * differ from what was submitted under their ids, and the first few. */
+void disp_spec_warn(struct disp_idlist *changed, const char *cmd, const char *path);
+
 /* true for the states in which an experiment has ended: done, failed, cancelled. */
 bool disp_state_ended(const char *state);
 

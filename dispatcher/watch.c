@@ -18,7 +18,6 @@
  * interrupts, hence the slices). On a terminal the frame is drawn in the alternate screen (ANSI
  * home, erase to end of line, erase below; no curses) and the terminal is restored on exit; when
  * stdout is not a terminal, each line is printed only when it changed, with no escape codes. */
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -109,27 +108,15 @@ static struct ent *ents_push(struct ents *es, const char *id, size_t len)
 /* The ids of --sweep FILE, with their turn counts and models from the file. */
 static int load_sweep(const char *path, struct ents *es)
 {
-    size_t len;
-    char *text = disp_read_all(path, &len);
-    if (!text) {
-        disp_errf("watch: --sweep %s: %s", path, strerror(errno));
-        return EXIT_USAGE;
-    }
     struct job_list list = {0};
-    char err[ERR_LEN];
-    int rc = job_list_add_input(&list, text, len, path, err);
-    free(text);
-    if (rc < 0) {
-        disp_errf("watch: --sweep %s", err);
-        return EXIT_USAGE;
-    }
-    for (size_t i = 0; i < list.n; i++) {
+    int rc = disp_read_sweep("watch", path, &list);
+    for (size_t i = 0; rc == 0 && i < list.n; i++) {
         struct ent *e = ents_push(es, list.v[i]->id, strlen(list.v[i]->id));
         e->nturns = list.v[i]->nturns;
         e->model = xstrdup(list.v[i]->model);
     }
     job_list_clear(&list);
-    return 0;
+    return rc;
 }
 
 /* Replaces es with the ids of NS:ids, keeping what is known of an id at the same position. */

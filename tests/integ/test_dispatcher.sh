@@ -5,7 +5,8 @@
 # where it is (and the hash's choice when different); with --machines it works without Redis; results for unended jobs
 # (typed ids, submission order), for ended ones (the stored result on one line), unknown ids;
 # wait --timeout on a queued job; wait returning promptly after the last event; wait exit 1 on
-# a failure; wait with nothing submitted; status text and --json shape with fake heartbeats
+# a failure; wait --sweep FILE and wait ID... (only those ids; never-submitted ids exit 2; an
+# edited file warns); wait with nothing submitted; status text and --json shape with fake heartbeats
 # (alive, down since lastseen, never seen, digest mismatch); --help of every subcommand;
 # -V; Redis down.
 set -u
@@ -191,6 +192,50 @@ wrc=0; wait "$wpid" || wrc=$?
 t_eq "wait: exit 1 when one failed" 1 "$wrc"
 t_ok "wait: names the failed one with its error" grep -q 'failed: P2 on gpu1: ollama returned 500 three times' "$T/werr"
 t_ok "wait: summary counts the failure" grep -q 'all 3 experiments ended: 2 done, 1 failed, 0 cancelled' "$T/werr"
+
+# A later sweep in the same namespace: wait --sweep FILE and wait ID... count only its ids, so
+# P2's failure above does not fail them.
+for k in 1 2; do echo "{\"id\": \"Q$k\", \"model\": \"m\", \"turns\": [\"a\"]}"; done >"$T/q.jsonl"
+run submit --machines gpu1 "$T/q.jsonl"
+"$D" wait --sweep "$T/q.jsonl" --timeout 20 >/dev/null 2>"$T/werr" & wpid=$!
+h_wait 5 xread_blocked
+ended Q1 done
+# An id submitted meanwhile is not added to a fixed set.
+echo '{"id": "Q9", "model": "m", "turns": ["a"]}' >"$T/q9.json"
+run submit --machines gpu1 "$T/q9.json"
+ended Q2 done
+h_wait 5 "! kill -0 $wpid"
+wrc=0; wait "$wpid" || wrc=$?
+t_eq "wait --sweep: exit 0: only its experiments count" 0 "$wrc"
+t_ok "wait --sweep: its summary" grep -q 'all 2 experiments ended: 2 done, 0 failed, 0 cancelled' "$T/werr"
+run wait Q1 Q2 --timeout 5
+t_eq "wait ID...: exit 0 when those ended" 0 "$RC"
+run wait Q1 P2 --timeout 5
+t_eq "wait ID...: exit 1 when one of them failed" 1 "$RC"
+t_ok "wait ID...: names it" has_err 'failed: P2 on gpu1'
+run wait Q9 --timeout 0.5
+t_eq "wait ID...: one still queued: exit 1 at the timeout" 1 "$RC"
+t_ok "wait ID...: names it" has_err 'not ended: Q9 \(queued\)'
+# Ids never submitted: exit 2 before waiting, naming them.
+{ cat "$T/q.jsonl"; echo '{"id": "N1", "model": "m", "turns": ["a"]}'; echo '{"id": "N2", "model": "m", "turns": ["a"]}'; } >"$T/qn.jsonl"
+run wait --sweep "$T/qn.jsonl" --timeout 5
+t_eq "wait --sweep with ids never submitted: exit 2" 2 "$RC"
+t_eq "wait --sweep with ids never submitted: one line naming them" \
+  "dispatcher: wait: --sweep $T/qn.jsonl: 2 of its 4 experiments were never submitted (N1, N2): submit the file first" "$(cat "$T/err")"
+run wait Q1 N1 --timeout 5
+t_eq "wait ID... never submitted: exit 2" 2 "$RC"
+t_ok "wait ID... never submitted: named" has_err 'wait: N1: unknown experiment id'
+run wait --sweep "$T/q.jsonl" Q1
+t_eq "wait --sweep and ids: exit 2" 2 "$RC"
+run wait --sweep "$T/nope.jsonl"
+t_eq "wait --sweep of a missing file: exit 2" 2 "$RC"
+t_ok "wait --sweep of a missing file: named" has_err "wait: --sweep $T/nope.jsonl: No such file"
+# The file edited since it was submitted: a warning, as results --sweep gives.
+sed 's/"turns": \["a"\]/"turns": ["edited"]/' "$T/q.jsonl" >"$T/q-edited.jsonl"
+run wait --sweep "$T/q-edited.jsonl" --timeout 5
+t_eq "wait --sweep, edited file: exit 0 (what ran ended)" 0 "$RC"
+t_ok "wait --sweep, edited file: one warning naming them" \
+  has_err "warning: wait: --sweep $T/q-edited.jsonl: 2 experiments of the file differ from the spec submitted under their ids \(Q1, Q2\)"
 
 fresh wait_already
 run submit --machines gpu1 "$T/p.jsonl"
