@@ -209,5 +209,6 @@ extern const struct disp_cmd retry_cmd;   /* retry.c */
 extern const struct disp_cmd recover_cmd; /* recover.c */
 extern const struct disp_cmd metrics_cmd; /* metrics.c */
 extern const struct disp_cmd watch_cmd;   /* watch.c */
+extern const struct disp_cmd forget_cmd;  /* forget.c */
 
 #endif
