@@ -38,7 +38,9 @@ struct cfg_opt {
 
 /* Applies the environment, then argv[first..argc), to the options. Positional arguments are
  * collected, in order, into pos[0..*npos) (borrowed from argv; room for max_pos). Returns 0, or -1
- * with err naming the flag or variable: "--slots: must be an integer from 1 to 1024, not 'x'". */
+ * with err naming the flag or variable: "--slots: must be an integer from 1 to 1024, not 'x'".
+ * An unknown long flag names the closest known one within two edits: "unknown flag '--slot';
+ * did you mean --slots?". err never says where the help is: the caller adds that, once. */
 int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, int first, const char **pos,
               int max_pos, int *npos, char err[ERR_LEN]);
 

@@ -194,20 +194,24 @@ out:
     return rc;
 }
 
-int disp_connect(struct disp *d)
+int disp_connect_quiet(struct disp *d, char err[ERR_LEN])
 {
-    char err[ERR_LEN];
     if (d->c)
         return 0;
     char where[512];
     redisurl_redacted(&d->addr, where, sizeof where);
     log_debug("connecting to %s namespace=%s", where, d->ns);
     d->c = rcmd_connect(&d->addr, DISP_CONNECT_TIMEOUT_S, err);
-    if (!d->c) {
+    return d->c ? 0 : EXIT_REDIS;
+}
+
+int disp_connect(struct disp *d)
+{
+    char err[ERR_LEN];
+    int rc = disp_connect_quiet(d, err);
+    if (rc)
         disp_errf("cannot reach Redis: %s", err);
-        return EXIT_REDIS;
-    }
-    return 0;
+    return rc;
 }
 
 int disp_reconnect(struct disp *d, double within_s)
@@ -412,6 +416,57 @@ char *disp_read_all(const char *path, size_t *len)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/* ---- Sweep files (--sweep FILE of results, wait, watch) ---- */
+
+int disp_read_sweep(const char *cmd, const char *path, struct job_list *list)
+{
+    size_t len;
+    char *text = disp_read_all(path, &len);
+    if (!text) {
+        disp_errf("%s: --sweep %s: %s", cmd, path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    char err[ERR_LEN];
+    int rc = job_list_add_input(list, text, len, !strcmp(path, "-") ? "stdin" : path, err);
+    free(text);
+    if (rc < 0) {
+        disp_errf("%s: --sweep %s", cmd, err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+void disp_idlist_add(struct disp_idlist *l, const char *id)
+{
+    if (l->n++ < DISP_IDLIST_SHOWN && l->len < sizeof l->text - JOB_ID_MAX - 4)
+        l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%s%s", l->n > 1 ? ", " : "", id);
+}
+
+const char *disp_idlist_text(struct disp_idlist *l)
+{
+    if (l->n > DISP_IDLIST_SHOWN && l->len < sizeof l->text - 8)
+        snprintf(l->text + l->len, sizeof l->text - l->len, ", ...");
+    return l->text;
+}
+
+void disp_spec_check(struct disp_idlist *changed, const struct job *j, const char *spec, size_t len)
+{
+    /* The comparison submit makes (submit.c decide): the stored spec is the canonical text. */
+    const char *canon = job_canonical_text(j);
+    if (spec && (strlen(canon) != len || memcmp(canon, spec, len)))
+        disp_idlist_add(changed, j->id);
+}
+
+void disp_spec_warn(struct disp_idlist *changed, const char *cmd, const char *path)
+{
+    if (!changed->n)
+        return;
+    disp_warnf("%s: --sweep %s: %zu experiment%s of the file differ%s from the spec submitted under %s id%s (%s): "
+               "what is shown ran with the submitted spec (submit --force replaces ended ones)",
+               cmd, path, changed->n, changed->n == 1 ? "" : "s", changed->n == 1 ? "s" : "",
+               changed->n == 1 ? "its" : "their", changed->n == 1 ? "" : "s", disp_idlist_text(changed));
 }
 
 bool disp_state_ended(const char *state)

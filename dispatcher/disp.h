@@ -86,6 +86,10 @@ int disp_setup(struct disp *d);
 /* Connects (AUTH, SELECT). Returns 0, or EXIT_REDIS after printing the (password-free) reason. */
 int disp_connect(struct disp *d);
 
+/* The same without printing: returns 0, or EXIT_REDIS with the (password-free) reason in err.
+ * For a command that can do without Redis (route --machines). */
+int disp_connect_quiet(struct disp *d, char err[ERR_LEN]);
+
 /* Drops the connection and connects again (with sentinels: to the primary they name now),
  * retrying every DISP_RECONNECT_PAUSE_S for at most within_s seconds. For the long-running
  * subcommands (wait) that outlive a Redis restart or a failover. Returns 0, or EXIT_REDIS after
@@ -128,6 +132,34 @@ int disp_workers_alive(struct disp *d, const struct strvec *machines, bool *aliv
 /* Reads a whole stream (a file, or stdin when path is "-"). Returns a new buffer (caller frees)
  * with its length in *len and a NUL after it, or NULL with errno set. */
 char *disp_read_all(const char *path, size_t *len);
+
+/* ---- Sweep files (--sweep FILE) ---- */
+
+struct job;
+struct job_list;
+
+/* Reads FILE (any submit input; "-" is stdin; a grid file is expanded as submit does) and appends
+ * its jobs to list. `cmd` prefixes the messages ("results: --sweep f.json: No such file ...").
+ * Returns 0, or EXIT_USAGE after printing. Touches no network. */
+int disp_read_sweep(const char *cmd, const char *path, struct job_list *list);
+
+/* A count of ids and the first DISP_IDLIST_SHOWN of them as "A1, A2, A3", for one message line. */
+#define DISP_IDLIST_SHOWN 5
+struct disp_idlist {
+    size_t n;        /* ids added */
+    char text[1024]; /* the first ones, comma-separated */
+    size_t len;
+};
+void disp_idlist_add(struct disp_idlist *l, const char *id);       /* copies id */
+const char *disp_idlist_text(struct disp_idlist *l);               /* "A1, A2, ..." (borrowed) */
+
+/* Adds j's id to `changed` when `spec` (the job hash's spec field, len bytes; NULL when the id
+ * was never submitted) is not j's canonical text: the comparison submit makes before it refuses
+ * a changed spec. */
+void disp_spec_check(struct disp_idlist *changed, const struct job *j, const char *spec, size_t len);
+/* Prints, when `changed` holds any, one warning line naming how many of FILE's experiments
+ * differ from what was submitted under their ids, and the first few. */
+void disp_spec_warn(struct disp_idlist *changed, const char *cmd, const char *path);
 
 /* true for the states in which an experiment has ended: done, failed, cancelled. */
 bool disp_state_ended(const char *state);
@@ -177,5 +209,6 @@ extern const struct disp_cmd retry_cmd;   /* retry.c */
 extern const struct disp_cmd recover_cmd; /* recover.c */
 extern const struct disp_cmd metrics_cmd; /* metrics.c */
 extern const struct disp_cmd watch_cmd;   /* watch.c */
+extern const struct disp_cmd forget_cmd;  /* forget.c */
 
 #endif

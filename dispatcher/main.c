@@ -1,6 +1,7 @@
 /* dispatcher: the command-line front end of turnq (SPEC "Binaries"). main only parses the
  * configuration and hands over to one subcommand module (submit.c, route.c, status.c, watch.c,
- * metrics.c, results.c, wait.c, cancel.c, retry.c, recover.c); the shared context lives in disp.c.
+ * metrics.c, results.c, wait.c, cancel.c, retry.c, recover.c, forget.c); the shared context lives in
+ * disp.c.
  *
  * Flags may stand before or after the subcommand, so the subcommand is found first by a scan that
  * knows which flags take a value; then the global table and the subcommand's own table are parsed
@@ -45,7 +46,7 @@ static const struct cfg_opt global_opts[] = {
 
 static const struct disp_cmd *const cmds[] = {&submit_cmd, &route_cmd,   &status_cmd,  &watch_cmd,
                                               &metrics_cmd, &results_cmd, &wait_cmd,    &cancel_cmd,
-                                              &retry_cmd,  &recover_cmd, NULL};
+                                              &retry_cmd,  &recover_cmd, &forget_cmd, NULL};
 #define NCMDS_MAX 16 /* room in flag_takes_value's table list */
 
 static const struct disp_cmd *find_cmd(const char *name)
@@ -147,7 +148,8 @@ int main(int argc, char **argv)
     char err[ERR_LEN];
 
     if (cfg_parse(opts, argc, argv, 1, pos, argc, &npos, err) < 0) {
-        disp_errf("%s", err);
+        /* cfg's message names the flag (and the closest one); where to look is ours to say. */
+        disp_errf("%s (see dispatcher%s%s --help)", err, cmd ? " " : "", cmd ? cmd->name : "");
         rc = EXIT_USAGE;
         goto out;
     }

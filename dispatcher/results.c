@@ -14,7 +14,9 @@
  * field of the --sweep file. The columns need every experiment's spec first, so the CSV reads the
  * specs in a first pass (pipelined HGETs) and the records in a second; memory stays one chunk.
  * --sweep FILE: the experiments are the file's (expanded like submit does, in its order), those
- * never submitted as status "missing".
+ * never submitted as status "missing". When some of the file's specs differ from what was
+ * submitted under their ids (the file was edited; submit refused it), the rows still show what
+ * ran, and one warning line on stderr says how many differ and names the first few.
  * --transcript ID: one experiment's conversation (transcript.c). */
 #include <errno.h>
 #include <jansson.h>
@@ -95,24 +97,6 @@ static int collect_ids(struct disp *d, const char **args, int nargs, struct strv
     if (nunknown) {
         disp_errf("results: unknown experiment id%s %s%s (not in %s); nothing printed", nunknown > 1 ? "s" : "",
                   unknown, nunknown > 10 ? ", ..." : "", key_ids(d->ns).s);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
-static int read_sweep(const char *path, struct job_list *list)
-{
-    size_t len;
-    char *text = disp_read_all(path, &len);
-    if (!text) {
-        disp_errf("--sweep: %s: %s", path, strerror(errno));
-        return EXIT_USAGE;
-    }
-    char err[ERR_LEN];
-    int rc = job_list_add_input(list, text, len, !strcmp(path, "-") ? "stdin" : path, err);
-    free(text);
-    if (rc < 0) {
-        disp_errf("--sweep: %s", err);
         return EXIT_USAGE;
     }
     return 0;
@@ -441,6 +425,7 @@ static int report(struct disp *d, enum format fmt, const struct entry *es, size_
 {
     struct cols c = {0};
     struct buf b = {0};
+    struct disp_idlist changed = {0};
     int rc = 0;
     if (fmt == FMT_CSV) {
         if ((rc = csv_columns(d, es, n, &c)))
@@ -474,6 +459,8 @@ static int report(struct disp *d, enum format fmt, const struct entry *es, size_
             }
             struct exp x;
             exp_load(&x, &es[i], hm, res);
+            if (es[i].job)
+                disp_spec_check(&changed, es[i].job, x.hv[H_SPEC], x.hlen[H_SPEC]);
             if (fmt == FMT_CSV)
                 print_csv_row(&x, &c, &b);
             else if (fmt == FMT_JSONL)
@@ -485,6 +472,8 @@ static int report(struct disp *d, enum format fmt, const struct entry *es, size_
             freeReplyObject(res);
         }
     }
+    /* After the rows, which stay as they were: the rows are what ran under those ids. */
+    disp_spec_warn(&changed, "results", opt_sweep);
 out:
     cols_free(&c);
     buf_free(&b);
@@ -529,7 +518,7 @@ static int results_run(struct disp *d, const char **args, int nargs)
     struct entry *es = NULL;
     size_t n = 0;
     int rc = 0;
-    if (opt_sweep && (rc = read_sweep(opt_sweep, &sweep)))
+    if (opt_sweep && (rc = disp_read_sweep("results", opt_sweep, &sweep)))
         goto out;
     if ((rc = disp_connect(d)))
         goto out;
@@ -576,7 +565,9 @@ const struct disp_cmd results_cmd = {
         "outside params). Empty cell:\n"
         "no value. Numbers in their shortest form (0.2). Failed, queued and running rows included.\n"
         "--sweep FILE: the experiments of that input (a grid file is expanded as submit does); those\n"
-        "never submitted have status missing.\n"
+        "never submitted have status missing. When the file's spec of an id differs from the one\n"
+        "submitted under it (the file was edited since), the row shows what ran, and one warning\n"
+        "line on stderr counts such ids and names the first few.\n"
         "--transcript ID: the conversation, turn by turn: the prompts, the model's replies and tool\n"
         "calls with their arguments, the tool results; long contents cut unless --full.\n"
         "An id that was never submitted is an error (exit 2, nothing printed).\n",

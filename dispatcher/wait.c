@@ -11,6 +11,10 @@
  * stream). An event
  * for an id not yet known (a submission made while waiting) adds that id when it is in NS:ids.
  *
+ * With ids named, or --sweep FILE, the set is fixed: those ids only, so a failure left over from
+ * an earlier sweep in the namespace does not fail this wait. Each must have been submitted
+ * (checked before waiting): an id that never will be would make wait last forever.
+ *
  * A lost connection (Redis restarted, or a Sentinel failover) is not the end: wait connects
  * again (to the new primary) for up to WAIT_RECONNECT_S, or until --timeout, and then starts
  * over from step 1 with every state re-read, since the new primary may have lost the last writes
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "disp.h"
+#include "job.h"
 #include "keys.h"
 #include "place.h"
 #include "xalloc.h"
@@ -35,10 +40,13 @@
 #define WAIT_RECONNECT_S 60  /* after a lost connection, try to get it back this long */
 
 static double opt_timeout = -1; /* seconds; < 0: no timeout */
+static const char *opt_sweep;
 
 static const struct cfg_opt wait_opts[] = {
     {"timeout", 0, NULL, CFG_DOUBLE, &opt_timeout, 0, 1e9, "SECONDS",
      "give up after SECONDS, exit 1 naming what has not ended (default: wait as long as it takes)"},
+    {"sweep", 0, NULL, CFG_STR, &opt_sweep, 0, 0, "FILE",
+     "wait only for the experiments of FILE (any submit input); each must have been submitted"},
     {NULL},
 };
 
@@ -161,8 +169,8 @@ static void count_states(const struct wset *w, size_t c[C_N])
 }
 
 /* Handles one XREAD reply: advances *last and re-reads the state of every id the events name
- * (adding ids submitted meanwhile). */
-static int apply_events(struct disp *d, struct wset *w, redisReply *r, char *last, size_t last_size)
+ * (adding ids submitted meanwhile, unless the set is fixed: named ids or --sweep). */
+static int apply_events(struct disp *d, struct wset *w, bool fixed, redisReply *r, char *last, size_t last_size)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return 0;
@@ -185,7 +193,7 @@ static int apply_events(struct disp *d, struct wset *w, redisReply *r, char *las
             long at = wset_find(w, val->str, val->len);
             if (at >= 0)
                 idx[n++] = (size_t)at;
-            else if (strvec_find(&fresh, val->str) < 0)
+            else if (!fixed && strvec_find(&fresh, val->str) < 0)
                 strvec_pushn(&fresh, val->str, val->len);
         }
     }
@@ -267,16 +275,72 @@ static void report_unfinished(const struct wset *w, size_t total_unfinished)
 
 /* ---- Subcommand ---- */
 
+/* The ids of the --sweep file, each checked to have been submitted (its job hash exists): a
+ * file with ids never submitted is an error naming them, since waiting for them could last
+ * forever; spec differences are warned about, as results --sweep does. */
+static int sweep_ids(struct disp *d, struct strvec *out)
+{
+    struct job_list list = {0};
+    struct disp_idlist missing = {0}, changed = {0};
+    int rc = disp_read_sweep("wait", opt_sweep, &list);
+    if (rc == 0)
+        rc = disp_connect(d);
+    for (size_t base = 0; rc == 0 && base < list.n; base += DISP_PIPELINE) {
+        size_t end = base + DISP_PIPELINE < list.n ? base + DISP_PIPELINE : list.n;
+        for (size_t i = base; i < end; i++) {
+            disp_appendv(d, "HGET", key_job(d->ns, list.v[i]->id).s, "spec", NULL);
+            /* A hash without a spec (dead-lettered unparseable) still counts as submitted. */
+            disp_appendv(d, "EXISTS", key_job(d->ns, list.v[i]->id).s, NULL);
+        }
+        for (size_t i = base; i < end; i++) {
+            redisReply *sp, *ex;
+            if ((rc = disp_reply(d, &sp)))
+                break;
+            if ((rc = disp_reply(d, &ex))) {
+                freeReplyObject(sp);
+                break;
+            }
+            bool has_spec = sp->type == REDIS_REPLY_STRING;
+            disp_spec_check(&changed, list.v[i], has_spec ? sp->str : NULL, has_spec ? sp->len : 0);
+            if (!(ex->type == REDIS_REPLY_INTEGER && ex->integer > 0))
+                disp_idlist_add(&missing, list.v[i]->id);
+            freeReplyObject(sp);
+            freeReplyObject(ex);
+            strvec_push(out, list.v[i]->id);
+        }
+    }
+    if (rc == 0 && missing.n) {
+        disp_errf("wait: --sweep %s: %zu of its %zu experiment%s %s never submitted (%s): submit the file first",
+                  opt_sweep, missing.n, list.n, list.n == 1 ? "" : "s", missing.n == 1 ? "was" : "were",
+                  disp_idlist_text(&missing));
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0)
+        disp_spec_warn(&changed, "wait", opt_sweep);
+    job_list_clear(&list);
+    return rc;
+}
+
 static int wait_run(struct disp *d, const char **args, int nargs)
 {
-    (void)args;
-    if (nargs) {
-        disp_errf("wait: unexpected argument '%s' (wait takes no ids; see wait --help)", args[0]);
+    if (opt_sweep && nargs) {
+        disp_errf("wait: name ids or give --sweep FILE, not both");
         return EXIT_USAGE;
     }
-    int rc = disp_connect(d);
-    if (rc)
+    /* The set to wait for: fixed (named ids, the sweep's) or every id of NS:ids, growing. */
+    struct strvec fixed_ids = {0};
+    bool fixed = opt_sweep || nargs;
+    int rc = 0;
+    if (opt_sweep)
+        rc = sweep_ids(d, &fixed_ids);
+    else if (nargs)
+        rc = disp_named_ids(d, "wait", args, nargs, &fixed_ids);
+    if (rc == 0)
+        rc = disp_connect(d);
+    if (rc) {
+        strvec_free(&fixed_ids);
         return rc;
+    }
     struct wset w = {0};
     redisReply *r;
     bool tty = isatty(STDERR_FILENO);
@@ -294,14 +358,22 @@ resync:
         snprintf(last, sizeof last, "%s", r->element[0]->element[0]->str);
     freeReplyObject(r);
 
-    if ((rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL)))
-        goto out;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            wset_add(&w, r->element[i]->str, r->element[i]->len);
-    freeReplyObject(r);
+    if (fixed) {
+        for (size_t i = 0; i < fixed_ids.n; i++)
+            wset_add(&w, fixed_ids.v[i], strlen(fixed_ids.v[i]));
+    } else {
+        if ((rc = disp_call(d, &r, "ZRANGE", key_ids(d->ns).s, "0", "-1", NULL)))
+            goto out;
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                wset_add(&w, r->element[i]->str, r->element[i]->len);
+        freeReplyObject(r);
+    }
     if (w.ids.n == 0) {
-        fprintf(stderr, "dispatcher: wait: no experiments in %s: nothing to wait for\n", key_ids(d->ns).s);
+        if (opt_sweep)
+            fprintf(stderr, "dispatcher: wait: --sweep %s holds no experiments: nothing to wait for\n", opt_sweep);
+        else
+            fprintf(stderr, "dispatcher: wait: no experiments in %s: nothing to wait for\n", key_ids(d->ns).s);
         goto out;
     }
     if ((rc = refresh_unfinished(d, &w)))
@@ -332,7 +404,7 @@ resync:
                             key_events(d->ns).s, last, NULL)))
             goto out;
         bool timed_out = r->type == REDIS_REPLY_NIL;
-        rc = apply_events(d, &w, r, last, sizeof last);
+        rc = apply_events(d, &w, fixed, r, last, sizeof last);
         freeReplyObject(r);
         if (rc)
             goto out;
@@ -369,16 +441,21 @@ out:
         }
     }
     wset_free(&w);
+    strvec_free(&fixed_ids);
     return rc;
 }
 
 const struct disp_cmd wait_cmd = {
     .name = "wait",
-    .synopsis = "wait [--timeout SECONDS]",
-    .summary = "block until every submitted experiment has ended",
+    .synopsis = "wait [--timeout SECONDS] [--sweep FILE | ID...]",
+    .summary = "block until every submitted experiment (or those named) has ended",
     .description =
         "Follows NS:events until every experiment in NS:ids is done, failed or cancelled, and returns\n"
-        "within 100 ms of the last one ending. Exit 0 when all ended and none failed; 1 when any\n"
+        "within 100 ms of the last one ending. With ids, or --sweep FILE (any submit input), only\n"
+        "those count: an earlier sweep's failure does not fail this one. Each must have been\n"
+        "submitted (else exit 2, naming them; nothing is waited for); a --sweep file whose specs\n"
+        "differ from what was submitted under its ids gets a warning, as in results --sweep.\n"
+        "Exit 0 when all ended and none failed; 1 when any\n"
         "failed (each is named with its error) or the timeout passed (what has not ended is named).\n"
         "Shows progress on stderr when it is a terminal. A lost Redis connection (a restart, a\n"
         "Sentinel failover) is retried for up to 60 s (or until --timeout), then every state re-read.\n",

@@ -10,15 +10,20 @@
  * live workers, at most one per unfinished experiment). It assumes every turn is like the mean
  * and every remaining turn runs, so it is an estimate, not a promise.
  *
- * Reading: the ids (NS:ids, or --sweep FILE's), their state/machine/turn (re-read only while
- * unfinished, and all every WATCH_FULL_MS for retries), each unfinished one's turn count once
- * from its spec, and four reads per machine plus one per busy slot: nothing heavy per frame.
+ * Reading: the ids (NS:ids, or --sweep FILE's), the state/machine/turn of those never read (all
+ * every WATCH_FULL_MS, for retries), which decide the machines shown; then one MULTI/EXEC
+ * snapshot of the unfinished ones' states and six reads per machine (heartbeat, last seen, queue
+ * and running depths, the running list, the counters), so the lines of one frame agree with each
+ * other; then each unfinished one's turn count once from its spec, and one read per busy slot:
+ * nothing heavy per frame. Busy slots are the running list's ids; the heartbeat, the worker's own
+ * picture a moment old, only adds their turn and calls (read_slots).
  * Waiting: blocking XREADs on NS:events in slices of WATCH_SLICE_MS, so a change redraws within
  * WATCH_MIN_GAP_MS and SIGINT/SIGTERM end the loop promptly (hiredis retries a read that EINTR
  * interrupts, hence the slices). On a terminal the frame is drawn in the alternate screen (ANSI
  * home, erase to end of line, erase below; no curses) and the terminal is restored on exit; when
- * stdout is not a terminal, each line is printed only when it changed, with no escape codes. */
-#include <errno.h>
+ * stdout is not a terminal (and with --once), each line is printed only when it changed, with no
+ * escape codes, and a slot line names its machine ("gpu1 A1: turn 3 of 4, ...") since it may be
+ * printed without its machine's line. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,6 +43,7 @@
 #define WATCH_MIN_GAP_MS 300    /* after an event, redraw no sooner than this after the last frame */
 #define WATCH_FULL_MS 30000     /* re-read ended experiments' states this often (retry, --force) */
 #define WATCH_SLOTS_MAX 4096    /* running experiments shown per frame */
+#define WATCH_ATOMIC_MAX 20000  /* unfinished experiments read inside the frame's MULTI */
 
 static double opt_interval = 2.0;
 static bool opt_once, opt_until_done;
@@ -109,27 +115,15 @@ static struct ent *ents_push(struct ents *es, const char *id, size_t len)
 /* The ids of --sweep FILE, with their turn counts and models from the file. */
 static int load_sweep(const char *path, struct ents *es)
 {
-    size_t len;
-    char *text = disp_read_all(path, &len);
-    if (!text) {
-        disp_errf("watch: --sweep %s: %s", path, strerror(errno));
-        return EXIT_USAGE;
-    }
     struct job_list list = {0};
-    char err[ERR_LEN];
-    int rc = job_list_add_input(&list, text, len, path, err);
-    free(text);
-    if (rc < 0) {
-        disp_errf("watch: --sweep %s", err);
-        return EXIT_USAGE;
-    }
-    for (size_t i = 0; i < list.n; i++) {
+    int rc = disp_read_sweep("watch", path, &list);
+    for (size_t i = 0; rc == 0 && i < list.n; i++) {
         struct ent *e = ents_push(es, list.v[i]->id, strlen(list.v[i]->id));
         e->nturns = list.v[i]->nturns;
         e->model = xstrdup(list.v[i]->model);
     }
     job_list_clear(&list);
-    return 0;
+    return rc;
 }
 
 /* Replaces es with the ids of NS:ids, keeping what is known of an id at the same position. */
@@ -161,33 +155,57 @@ static int sync_ids(struct disp *d, struct ents *es)
     return 0;
 }
 
-/* Re-reads state, machine and turn of every experiment that may still change (all of them when
- * `all`), then the turn count and model of unfinished ones whose spec was not read yet. */
-static int refresh(struct disp *d, struct ents *es, bool all)
+static void ent_set(struct ent *e, const redisReply *r)
+{
+    redisReply **f = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element : NULL;
+    snprintf(e->state, sizeof e->state, "%s", f && f[0]->type == REDIS_REPLY_STRING ? f[0]->str : "");
+    snprintf(e->machine, sizeof e->machine, "%s", f && f[1]->type == REDIS_REPLY_STRING ? f[1]->str : "");
+    e->turn = f && f[2]->type == REDIS_REPLY_STRING ? atol(f[2]->str) : 0;
+    e->read = true;
+}
+
+static void append_ent_read(struct disp *d, const struct ent *e)
+{
+    disp_appendv(d, "HMGET", key_job(d->ns, e->id).s, "state", "machine", "turn", NULL);
+}
+
+/* Reads state, machine and turn of the experiments at idx[0..n), pipelined. */
+static int read_ents(struct disp *d, struct ents *es, const size_t *idx, size_t n)
 {
     int rc;
-    size_t *idx = xcalloc(es->n + 1, sizeof *idx), n = 0;
-    for (size_t i = 0; i < es->n; i++)
-        if (all || !es->v[i].read || !disp_state_ended(es->v[i].state))
-            idx[n++] = i;
     for (size_t base = 0; base < n; base += DISP_PIPELINE) {
         size_t end = base + DISP_PIPELINE < n ? base + DISP_PIPELINE : n;
         for (size_t k = base; k < end; k++)
-            disp_appendv(d, "HMGET", key_job(d->ns, es->v[idx[k]].id).s, "state", "machine", "turn", NULL);
+            append_ent_read(d, &es->v[idx[k]]);
         for (size_t k = base; k < end; k++) {
             redisReply *r;
             if ((rc = disp_reply(d, &r)))
-                goto out;
-            struct ent *e = &es->v[idx[k]];
-            redisReply **f = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element : NULL;
-            snprintf(e->state, sizeof e->state, "%s", f && f[0]->type == REDIS_REPLY_STRING ? f[0]->str : "");
-            snprintf(e->machine, sizeof e->machine, "%s", f && f[1]->type == REDIS_REPLY_STRING ? f[1]->str : "");
-            e->turn = f && f[2]->type == REDIS_REPLY_STRING ? atol(f[2]->str) : 0;
-            e->read = true;
+                return rc;
+            ent_set(&es->v[idx[k]], r);
             freeReplyObject(r);
         }
     }
-    n = 0;
+    return 0;
+}
+
+/* The experiments never read yet (all of them when `all`): their machines decide which machines
+ * the frame shows, before the snapshot. */
+static int read_new(struct disp *d, struct ents *es, bool all)
+{
+    size_t *idx = xcalloc(es->n + 1, sizeof *idx), n = 0;
+    for (size_t i = 0; i < es->n; i++)
+        if (all || !es->v[i].read)
+            idx[n++] = i;
+    int rc = read_ents(d, es, idx, n);
+    free(idx);
+    return rc;
+}
+
+/* Then the turn count and model of unfinished experiments whose spec was not read yet. */
+static int read_specs(struct disp *d, struct ents *es)
+{
+    int rc = 0;
+    size_t *idx = xcalloc(es->n + 1, sizeof *idx), n = 0;
     for (size_t i = 0; i < es->n; i++)
         if (es->v[i].state[0] && !disp_state_ended(es->v[i].state) && (!es->v[i].nturns || !es->v[i].model))
             idx[n++] = i;
@@ -210,7 +228,6 @@ static int refresh(struct disp *d, struct ents *es, bool all)
             freeReplyObject(r);
         }
     }
-    rc = 0;
 out:
     free(idx);
     return rc;
@@ -232,6 +249,7 @@ struct mach {
     bool up;
     char *lastseen;            /* owned; NULL never seen */
     struct mstats_machine st;  /* counters (metrics hash) and list depths */
+    struct strvec claimed;     /* its running list (at most WATCH_SLOTS_MAX), left (newest) first */
     size_t done, failed, cancelled; /* of the watched experiments placed here */
 };
 
@@ -242,64 +260,136 @@ struct slot {
     double tps;                /* tokens per second of the latest committed turn; < 0 unknown */
 };
 
-static int read_machines(struct disp *d, const struct strvec *names, struct mach *ms)
+/* The reads of one machine in the snapshot, in this order. */
+enum { MR_WORKER, MR_LASTSEEN, MR_QUEUE, MR_RUNNING_LEN, MR_RUNNING, MR_METRICS, MR_N };
+
+static void append_mach_reads(struct disp *d, const char *name)
 {
-    int rc;
-    for (size_t i = 0; i < names->n; i++) {
-        disp_appendv(d, "GET", key_worker(d->ns, names->v[i]).s, NULL);
-        disp_appendv(d, "HGET", key_lastseen(d->ns).s, names->v[i], NULL);
-        disp_appendv(d, "LLEN", key_queue(d->ns, names->v[i]).s, NULL);
-        disp_appendv(d, "LLEN", key_running(d->ns, names->v[i]).s, NULL);
-        disp_appendv(d, "EVAL", MSTATS_READ_LUA, "1", key_metrics(d->ns, names->v[i]).s, NULL);
-    }
-    for (size_t i = 0; i < names->n; i++) {
-        redisReply *r[5];
-        for (int k = 0; k < 5; k++)
-            if ((rc = disp_reply(d, &r[k]))) {
-                while (k--)
-                    freeReplyObject(r[k]);
-                return rc;
-            }
-        struct mach *m = &ms[i];
-        m->name = names->v[i];
-        mstats_init(&m->st, m->name);
-        m->up = r[0]->type == REDIS_REPLY_STRING;
-        m->hb = m->up ? json_loadb(r[0]->str, r[0]->len, 0, NULL) : NULL;
-        if (m->hb && !json_is_object(m->hb)) {
-            json_decref(m->hb);
-            m->hb = NULL;
-        }
-        m->lastseen = r[1]->type == REDIS_REPLY_STRING ? xstrndup(r[1]->str, r[1]->len) : NULL;
-        m->st.queue_depth = r[2]->type == REDIS_REPLY_INTEGER ? r[2]->integer : 0;
-        m->st.running_depth = r[3]->type == REDIS_REPLY_INTEGER ? r[3]->integer : 0;
-        for (size_t k = 0; r[4]->type == REDIS_REPLY_ARRAY && k + 1 < r[4]->elements; k += 2)
-            if (r[4]->element[k]->type == REDIS_REPLY_STRING && r[4]->element[k + 1]->type == REDIS_REPLY_STRING)
-                mstats_set_field(&m->st, r[4]->element[k]->str, r[4]->element[k + 1]->str);
-        mstats_set_heartbeat(&m->st, m->hb);
-        for (int k = 0; k < 5; k++)
-            freeReplyObject(r[k]);
-    }
-    return 0;
+    char last[24];
+    snprintf(last, sizeof last, "%d", WATCH_SLOTS_MAX - 1);
+    disp_appendv(d, "GET", key_worker(d->ns, name).s, NULL);
+    disp_appendv(d, "HGET", key_lastseen(d->ns).s, name, NULL);
+    disp_appendv(d, "LLEN", key_queue(d->ns, name).s, NULL);
+    disp_appendv(d, "LLEN", key_running(d->ns, name).s, NULL);
+    disp_appendv(d, "LRANGE", key_running(d->ns, name).s, "0", last, NULL);
+    disp_appendv(d, "EVAL", MSTATS_READ_LUA, "1", key_metrics(d->ns, name).s, NULL);
 }
 
-/* The busy slots of the live machines, and the tokens per second of each one's latest turn. */
+static void mach_set(struct mach *m, const char *name, redisReply *const *r)
+{
+    m->name = name;
+    mstats_init(&m->st, m->name);
+    m->up = r[MR_WORKER]->type == REDIS_REPLY_STRING;
+    m->hb = m->up ? json_loadb(r[MR_WORKER]->str, r[MR_WORKER]->len, 0, NULL) : NULL;
+    if (m->hb && !json_is_object(m->hb)) {
+        json_decref(m->hb);
+        m->hb = NULL;
+    }
+    m->lastseen = r[MR_LASTSEEN]->type == REDIS_REPLY_STRING ? xstrndup(r[MR_LASTSEEN]->str, r[MR_LASTSEEN]->len) : NULL;
+    m->st.queue_depth = r[MR_QUEUE]->type == REDIS_REPLY_INTEGER ? r[MR_QUEUE]->integer : 0;
+    m->st.running_depth = r[MR_RUNNING_LEN]->type == REDIS_REPLY_INTEGER ? r[MR_RUNNING_LEN]->integer : 0;
+    const redisReply *run = r[MR_RUNNING];
+    for (size_t k = 0; run->type == REDIS_REPLY_ARRAY && k < run->elements; k++)
+        if (run->element[k]->type == REDIS_REPLY_STRING)
+            strvec_pushn(&m->claimed, run->element[k]->str, run->element[k]->len);
+    const redisReply *mt = r[MR_METRICS];
+    for (size_t k = 0; mt->type == REDIS_REPLY_ARRAY && k + 1 < mt->elements; k += 2)
+        if (mt->element[k]->type == REDIS_REPLY_STRING && mt->element[k + 1]->type == REDIS_REPLY_STRING)
+            mstats_set_field(&m->st, mt->element[k]->str, mt->element[k + 1]->str);
+    mstats_set_heartbeat(&m->st, m->hb);
+}
+
+/* Reads, in one MULTI/EXEC, the state of every unfinished experiment and everything the frame
+ * shows of each machine, so that one frame is one moment of Redis: a machine's queued and running
+ * depths, its done count and its slot lines agree (a pipeline without MULTI lets a worker's
+ * commit land between two reads). Beyond WATCH_ATOMIC_MAX unfinished experiments their states
+ * are read before the transaction instead, so that one frame never holds Redis for long: then
+ * each machine's line still agrees with itself, and done/total may lag by the moment between. */
+static int read_snapshot(struct disp *d, struct ents *es, const struct strvec *names, struct mach *ms)
+{
+    int rc = 0;
+    size_t *idx = xcalloc(es->n + 1, sizeof *idx), n = 0;
+    for (size_t i = 0; i < es->n; i++)
+        if (!disp_state_ended(es->v[i].state))
+            idx[n++] = i;
+    bool ents_inside = n <= WATCH_ATOMIC_MAX;
+    if (!ents_inside && (rc = read_ents(d, es, idx, n)))
+        goto out;
+    size_t ncmd = (ents_inside ? n : 0) + MR_N * names->n;
+    disp_appendv(d, "MULTI", NULL);
+    for (size_t k = 0; ents_inside && k < n; k++)
+        append_ent_read(d, &es->v[idx[k]]);
+    for (size_t i = 0; i < names->n; i++)
+        append_mach_reads(d, names->v[i]);
+    disp_appendv(d, "EXEC", NULL);
+    redisReply *r;
+    /* MULTI's +OK, one +QUEUED per command, then EXEC's array of the replies. */
+    for (size_t k = 0; k < ncmd + 1; k++) {
+        if ((rc = disp_reply(d, &r)))
+            goto out; /* watch ends on any error: the rest of the replies need not be read */
+        freeReplyObject(r);
+    }
+    if ((rc = disp_reply(d, &r)))
+        goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != ncmd) {
+        disp_errf("watch: the snapshot transaction answered %zu replies for %zu reads", r->type == REDIS_REPLY_ARRAY
+                  ? r->elements : 0, ncmd);
+        freeReplyObject(r);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    size_t at = 0;
+    for (size_t k = 0; ents_inside && k < n; k++)
+        ent_set(&es->v[idx[k]], r->element[at++]);
+    for (size_t i = 0; i < names->n; i++, at += MR_N)
+        mach_set(&ms[i], names->v[i], r->element + at);
+    freeReplyObject(r);
+out:
+    free(idx);
+    return rc;
+}
+
+/* The busy slots of the live machines: the ids of their running lists, as the snapshot has them,
+ * in the order of the heartbeat's slots. The heartbeat is the worker's own picture, written at
+ * each start and committed turn and when a slot frees, so for a moment after an experiment ends
+ * (or after a claim) it can still show the old slot: its turn and calls are used only for ids
+ * still in the running list, and an id claimed but not yet in a heartbeat shows as starting.
+ * Then the tokens per second of each one's latest committed turn. */
 static int read_slots(struct disp *d, const struct strvec *names, const struct mach *ms, struct slot *sl, size_t *nsl)
 {
     size_t n = 0;
     for (size_t i = 0; i < names->n; i++) {
+        if (!ms[i].up || !ms[i].hb)
+            continue; /* a dead worker's claims run nowhere: the machine line shows the count */
+        size_t first = n;
         size_t k;
         json_t *run;
         json_array_foreach(json_object_get(ms[i].hb, "running"), k, run) {
             json_t *idv = json_object_get(run, "id");
-            if (n >= WATCH_SLOTS_MAX || !(json_is_string(idv) || json_is_integer(idv)))
+            char id[JOB_ID_MAX + 1];
+            if (json_is_string(idv))
+                snprintf(id, sizeof id, "%s", json_string_value(idv));
+            else if (json_is_integer(idv)) /* an integer id (SPEC: ids keep their JSON type) */
+                snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, json_integer_value(idv));
+            else
+                continue;
+            if (n >= WATCH_SLOTS_MAX || strvec_find(&ms[i].claimed, id) < 0)
                 continue;
             sl[n] = (struct slot){.mach = i, .turn = json_integer_value(json_object_get(run, "turn")),
                                   .turns = json_integer_value(json_object_get(run, "turns")),
                                   .calls = json_integer_value(json_object_get(run, "calls")), .tps = -1};
-            if (json_is_string(idv))
-                snprintf(sl[n].id, sizeof sl[n].id, "%s", json_string_value(idv));
-            else /* an integer id (SPEC: ids keep their JSON type) */
-                snprintf(sl[n].id, sizeof sl[n].id, "%" JSON_INTEGER_FORMAT, json_integer_value(idv));
+            snprintf(sl[n].id, sizeof sl[n].id, "%s", id);
+            n++;
+        }
+        /* Claimed, not in the heartbeat yet: oldest claim (the right end) first. */
+        for (size_t c = ms[i].claimed.n; c-- > 0 && n < WATCH_SLOTS_MAX;) {
+            bool shown = false;
+            for (size_t j = first; j < n && !shown; j++)
+                shown = !strcmp(sl[j].id, ms[i].claimed.v[c]);
+            if (shown)
+                continue;
+            sl[n] = (struct slot){.mach = i, .tps = -1};
+            snprintf(sl[n].id, sizeof sl[n].id, "%s", ms[i].claimed.v[c]);
             n++;
         }
     }
@@ -353,9 +443,11 @@ static void fmt_duration(double s, char *out, size_t n)
 }
 
 /* live: a terminal or --once, where ages and times may show; the changed-lines output leaves
- * them out so that a line is printed again only when something real changed. */
+ * them out so that a line is printed again only when something real changed. screen: the frame
+ * is drawn on a terminal, where a slot line sits under its machine's; otherwise each slot line
+ * names its machine, since it is printed alone when it changes. */
 static void build_frame(struct disp *d, const struct ents *es, const struct strvec *names, struct mach *ms,
-                        const struct slot *sl, size_t nsl, bool live, struct frame *f)
+                        const struct slot *sl, size_t nsl, bool live, bool screen, struct frame *f)
 {
     int64_t now = timefmt_now_ms();
     for (size_t i = 0; i < es->n; i++) {
@@ -376,7 +468,10 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
     if (live) {
         char ts[TIMEFMT_ISO_LEN];
         timefmt_iso(now, ts);
-        frame_add(f, "head", "turnq watch: namespace %s, %s (every %gs; Ctrl-C quits)", d->ns, ts, opt_interval);
+        if (opt_once)
+            frame_add(f, "head", "turnq watch: namespace %s, %s", d->ns, ts);
+        else
+            frame_add(f, "head", "turnq watch: namespace %s, %s (every %gs; Ctrl-C quits)", d->ns, ts, opt_interval);
     }
     double sum_s = 0, parallel = 0;
     uint64_t nturns = 0;
@@ -389,6 +484,9 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
             nturns += m->st.turns[k];
         if (m->st.eval_seconds > 0)
             snprintf(gen, sizeof gen, ", generating %.1f tok/s", (double)m->st.eval_tokens / m->st.eval_seconds);
+        size_t busy = 0; /* the running list's ids (read_slots), not the heartbeat's count */
+        for (size_t k = 0; k < nsl; k++)
+            busy += sl[k].mach == i;
         if (m->up && m->hb) {
             parallel += (double)json_integer_value(json_object_get(m->hb, "slots"));
             char age[64] = "";
@@ -404,11 +502,10 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
                     len += (size_t)snprintf(models + len, sizeof models - len, "%s%s", k ? "," : "",
                                             json_string_value(json_object_get(mo, "name")) ?: "?");
             }
-            snprintf(head, sizeof head, "%s: up%s, ollama %s%s%s, %" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT
+            snprintf(head, sizeof head, "%s: up%s, ollama %s%s%s, %zu/%" JSON_INTEGER_FORMAT
                      " slots busy%s%s", m->name, age,
                      json_is_object(ol) ? json_string_value(json_object_get(ol, "version")) ?: "?" : "unreachable",
-                     models[0] ? " " : "", models, json_integer_value(json_object_get(m->hb, "busy")),
-                     json_integer_value(json_object_get(m->hb, "slots")),
+                     models[0] ? " " : "", models, busy, json_integer_value(json_object_get(m->hb, "slots")),
                      json_is_true(json_object_get(m->hb, "draining")) ? ", draining" : "",
                      json_is_true(json_object_get(m->hb, "breaker_open")) ? ", BREAKER OPEN" : "");
         } else if (m->up) {
@@ -431,8 +528,8 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
                 snprintf(turn, sizeof turn, "starting");
             else
                 snprintf(turn, sizeof turn, "turn %lld of %lld", sl[k].turn, sl[k].turns);
-            frame_add(f, skey, "  %s: %s, %lld calls, model %s%s", sl[k].id, turn, sl[k].calls,
-                      e && e->model ? e->model : "?", tps);
+            frame_add(f, skey, "%s%s%s: %s, %lld calls, model %s%s", screen ? "  " : m->name, screen ? "" : " ",
+                      sl[k].id, turn, sl[k].calls, e && e->model ? e->model : "?", tps);
         }
     }
     /* ETA: see the top of the file. */
@@ -513,12 +610,14 @@ static void draw_changes(struct frame *f, struct frame *prev)
 
 /* ---- One frame ---- */
 
-static int frame_read(struct disp *d, struct ents *es, bool full, bool live, struct frame *f)
+/* live: ages and times may show (a terminal, or --once); screen: drawn on a terminal (else the
+ * plain changed-lines output, whose slot lines name their machine). */
+static int frame_read(struct disp *d, struct ents *es, bool full, bool live, bool screen, struct frame *f)
 {
     int rc;
     if (!opt_sweep && (rc = sync_ids(d, es)))
         return rc;
-    if ((rc = refresh(d, es, full)))
+    if ((rc = read_new(d, es, full)))
         return rc;
     struct strvec names = {0};
     struct mach *ms = NULL;
@@ -529,21 +628,26 @@ static int frame_read(struct disp *d, struct ents *es, bool full, bool live, str
     for (size_t i = 0; i < d->machines_arg.n; i++)
         if (strvec_find(&names, d->machines_arg.v[i]) < 0)
             strvec_push(&names, d->machines_arg.v[i]);
+    /* A machine that is not registered (never, or no more: dispatcher forget) shows while
+     * experiments wait or run on it, not for the ones that ended there. */
     for (size_t i = 0; i < es->n; i++)
-        if (es->v[i].machine[0] && strvec_find(&names, es->v[i].machine) < 0)
+        if (es->v[i].machine[0] && !disp_state_ended(es->v[i].state) && strvec_find(&names, es->v[i].machine) < 0)
             strvec_push(&names, es->v[i].machine);
     strvec_sort(&names);
     ms = xcalloc(names.n + 1, sizeof *ms);
-    if ((rc = read_machines(d, &names, ms)))
+    if ((rc = read_snapshot(d, es, &names, ms)))
+        goto out;
+    if ((rc = read_specs(d, es)))
         goto out;
     sl = xcalloc(WATCH_SLOTS_MAX, sizeof *sl);
     if ((rc = read_slots(d, &names, ms, sl, &nsl)))
         goto out;
-    build_frame(d, es, &names, ms, sl, nsl, live, f);
+    build_frame(d, es, &names, ms, sl, nsl, live, screen, f);
 out:
     for (size_t i = 0; ms && i < names.n; i++) {
         json_decref(ms[i].hb);
         free(ms[i].lastseen);
+        strvec_free(&ms[i].claimed);
     }
     free(ms);
     free(sl);
@@ -638,7 +742,7 @@ static int watch_run(struct disp *d, const char **args, int nargs)
         bool full = mono_ms() - last_full >= WATCH_FULL_MS;
         if (full)
             last_full = mono_ms();
-        if ((rc = frame_read(d, &es, full || first, tty || opt_once, &f))) {
+        if ((rc = frame_read(d, &es, full || first, tty || opt_once, tty, &f))) {
             frame_free(&f);
             break;
         }

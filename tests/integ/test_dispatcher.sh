@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # test_dispatcher: the dispatcher's read and follow commands against a throwaway Redis, with the
 # worker's part played by redis-cli (dispatcher/route.c, results.c, wait.c, status.c, main.c).
-# Covers: route is stable and order-independent and writes nothing; results for unended jobs
+# Covers: route is stable and order-independent and writes nothing; for a submitted id it names
+# where it is (and the hash's choice when different); with --machines it works without Redis; results for unended jobs
 # (typed ids, submission order), for ended ones (the stored result on one line), unknown ids;
 # wait --timeout on a queued job; wait returning promptly after the last event; wait exit 1 on
-# a failure; wait with nothing submitted; status text and --json shape with fake heartbeats
+# a failure; wait --sweep FILE and wait ID... (only those ids; never-submitted ids exit 2; an
+# edited file warns); wait with nothing submitted; status text and --json shape with fake heartbeats
 # (alive, down since lastseen, never seen, digest mismatch); --help of every subcommand;
 # -V; Redis down.
 set -u
@@ -46,6 +48,12 @@ t_eq "no command: exit 2" 2 "$RC"
 run frobnicate
 t_eq "unknown command: exit 2" 2 "$RC"
 t_ok "unknown command: named" has_err "unknown command 'frobnicate'"
+run submit --forse x.json
+t_eq "unknown flag: exit 2" 2 "$RC"
+t_eq "unknown flag: one line, the closest flag, the help once" \
+  "dispatcher: unknown flag '--forse'; did you mean --force? (see dispatcher submit --help)" "$(cat "$T/err")"
+run --bogus
+t_eq "unknown flag, no command: no suggestion" "dispatcher: unknown flag '--bogus' (see dispatcher --help)" "$(cat "$T/err")"
 
 # ---- route ----
 fresh route
@@ -67,9 +75,32 @@ run submit --dry-run --machines gpu1,gpu2,gpu3 "$T/route.json"
 t_eq "route: agrees with submit" "$(cat "$T/route1")" "$(sed -n '1,4s/ -> / /; 1,4s/ would be queued//p' "$T/out")"
 run route --machines gpu1 'bad id'
 t_eq "route: bad id exit 2" 2 "$RC"
+# A submitted id: where it is, and what the hash would say when that differs. A1 is pinned to a
+# machine the hash does not pick; A2 goes where the hash puts it; B7 and 42 stay unsubmitted.
+h1=$(awk '$1 == "A1" {print $2}' "$T/route1"); h2=$(awk '$1 == "A2" {print $2}' "$T/route1")
+pin=gpu1; [ "$h1" = gpu1 ] && pin=gpu2
+printf '{"id":"A1","model":"m","turns":["a"],"machine":"%s"}\n{"id":"A2","model":"m","turns":["a"]}\n' "$pin" >"$T/route2.jsonl"
+run submit --machines gpu1,gpu2,gpu3 "$T/route2.jsonl"
+run route A1 A2 B7 42
+t_eq "route: exit 0 with submitted ids" 0 "$RC"
+t_eq "route: a submitted id placed elsewhere: where it is, and the hash's choice" \
+  "A1 $pin (submitted; hash would give $h1)" "$(sed -n 1p "$T/out")"
+t_eq "route: a submitted id where the hash put it" "A2 $h2 (submitted)" "$(sed -n 2p "$T/out")"
+t_eq "route: ids not submitted: the plain hash lines" "$(sed -n 3,4p "$T/route1")" "$(sed -n 3,4p "$T/out")"
+# --machines without Redis: the hash's choice, and one warning.
+run --redis "redis://127.0.0.1:$(h_free_port)/0" route --machines gpu1,gpu2,gpu3 A1 A2 B7 42
+t_eq "route --machines, Redis down: exit 0" 0 "$RC"
+t_eq "route --machines, Redis down: the hash's choice" "$(cat "$T/route1")" "$(cat "$T/out")"
+t_ok "route --machines, Redis down: one warning" bash -c "[ \$(wc -l <'$T/err') = 1 ] && grep -q 'warning: route: cannot reach Redis' '$T/err'"
 fresh route_none
 run route A1
 t_eq "route: no machines exit 2" 2 "$RC"
+# No machine registered, but the id is submitted (pinned): where it is.
+echo '{"id":"P1","model":"m","turns":["a"],"machine":"gpu5"}' >"$T/route3.json"
+run submit "$T/route3.json"
+run route P1
+t_eq "route: no machines, a submitted id: exit 0" 0 "$RC"
+t_eq "route: no machines, a submitted id: where it is" "P1 gpu5 (submitted; no machines for the hash)" "$(cat "$T/out")"
 
 # ---- results ----
 fresh results
@@ -161,6 +192,50 @@ wrc=0; wait "$wpid" || wrc=$?
 t_eq "wait: exit 1 when one failed" 1 "$wrc"
 t_ok "wait: names the failed one with its error" grep -q 'failed: P2 on gpu1: ollama returned 500 three times' "$T/werr"
 t_ok "wait: summary counts the failure" grep -q 'all 3 experiments ended: 2 done, 1 failed, 0 cancelled' "$T/werr"
+
+# A later sweep in the same namespace: wait --sweep FILE and wait ID... count only its ids, so
+# P2's failure above does not fail them.
+for k in 1 2; do echo "{\"id\": \"Q$k\", \"model\": \"m\", \"turns\": [\"a\"]}"; done >"$T/q.jsonl"
+run submit --machines gpu1 "$T/q.jsonl"
+"$D" wait --sweep "$T/q.jsonl" --timeout 20 >/dev/null 2>"$T/werr" & wpid=$!
+h_wait 5 xread_blocked
+ended Q1 done
+# An id submitted meanwhile is not added to a fixed set.
+echo '{"id": "Q9", "model": "m", "turns": ["a"]}' >"$T/q9.json"
+run submit --machines gpu1 "$T/q9.json"
+ended Q2 done
+h_wait 5 "! kill -0 $wpid"
+wrc=0; wait "$wpid" || wrc=$?
+t_eq "wait --sweep: exit 0: only its experiments count" 0 "$wrc"
+t_ok "wait --sweep: its summary" grep -q 'all 2 experiments ended: 2 done, 0 failed, 0 cancelled' "$T/werr"
+run wait Q1 Q2 --timeout 5
+t_eq "wait ID...: exit 0 when those ended" 0 "$RC"
+run wait Q1 P2 --timeout 5
+t_eq "wait ID...: exit 1 when one of them failed" 1 "$RC"
+t_ok "wait ID...: names it" has_err 'failed: P2 on gpu1'
+run wait Q9 --timeout 0.5
+t_eq "wait ID...: one still queued: exit 1 at the timeout" 1 "$RC"
+t_ok "wait ID...: names it" has_err 'not ended: Q9 \(queued\)'
+# Ids never submitted: exit 2 before waiting, naming them.
+{ cat "$T/q.jsonl"; echo '{"id": "N1", "model": "m", "turns": ["a"]}'; echo '{"id": "N2", "model": "m", "turns": ["a"]}'; } >"$T/qn.jsonl"
+run wait --sweep "$T/qn.jsonl" --timeout 5
+t_eq "wait --sweep with ids never submitted: exit 2" 2 "$RC"
+t_eq "wait --sweep with ids never submitted: one line naming them" \
+  "dispatcher: wait: --sweep $T/qn.jsonl: 2 of its 4 experiments were never submitted (N1, N2): submit the file first" "$(cat "$T/err")"
+run wait Q1 N1 --timeout 5
+t_eq "wait ID... never submitted: exit 2" 2 "$RC"
+t_ok "wait ID... never submitted: named" has_err 'wait: N1: unknown experiment id'
+run wait --sweep "$T/q.jsonl" Q1
+t_eq "wait --sweep and ids: exit 2" 2 "$RC"
+run wait --sweep "$T/nope.jsonl"
+t_eq "wait --sweep of a missing file: exit 2" 2 "$RC"
+t_ok "wait --sweep of a missing file: named" has_err "wait: --sweep $T/nope.jsonl: No such file"
+# The file edited since it was submitted: a warning, as results --sweep gives.
+sed 's/"turns": \["a"\]/"turns": ["edited"]/' "$T/q.jsonl" >"$T/q-edited.jsonl"
+run wait --sweep "$T/q-edited.jsonl" --timeout 5
+t_eq "wait --sweep, edited file: exit 0 (what ran ended)" 0 "$RC"
+t_ok "wait --sweep, edited file: one warning naming them" \
+  has_err "warning: wait: --sweep $T/q-edited.jsonl: 2 experiments of the file differ from the spec submitted under their ids \(Q1, Q2\)"
 
 fresh wait_already
 run submit --machines gpu1 "$T/p.jsonl"

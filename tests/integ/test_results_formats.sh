@@ -5,7 +5,8 @@
 # one that stays queued (pinned to a machine without a worker), one with a long prompt. Checks
 # the CSV with Python's csv module (one row per experiment, the fixed columns, param.* columns,
 # values exact, CRLF records), with pandas when it is importable (SKIP otherwise), every JSON
-# Lines line with Python's json, --sweep (expansion order, grid columns, missing experiments),
+# Lines line with Python's json, --sweep (expansion order, grid columns, missing experiments, a
+# file edited since it was submitted: rows as they ran and one warning line),
 # the default format unchanged, and the transcript (turn headers, roles, tool calls and results,
 # the cut of long contents, --full, the final answer, unknown ids).
 set -u
@@ -141,6 +142,29 @@ run results --format jsonl --sweep "$T/missing.json"
 t_eq "jsonl sweep: the missing one" '{"id":"M1","status":"missing","machine":null,"model":"qwen3:8b","attempts":null,"params":{"note":"never submitted"},"error":null}' \
   "$(tail -n1 "$T/out")"
 
+# ---- a sweep file edited since it was submitted: the rows as they ran, one warning ----
+t_eq "jsonl sweep: the file as submitted: no warning" "" "$(cat "$T/err")"
+cp "$T/out" "$T/missing.jsonl"
+python3 - "$T/missing.json" "$T/edited.json" <<'PY'
+import json, sys
+jobs = json.load(open(sys.argv[1]))
+for j in jobs:
+    if j["id"] in ("Q1", "L1"):
+        j["params"]["note"] += " (edited)"
+jobs[-1]["params"]["note"] += " (edited, never submitted either)"
+json.dump(jobs, open(sys.argv[2], "w"))
+PY
+run results --format jsonl --sweep "$T/edited.json"
+t_eq "edited sweep: exit 0" 0 "$RC"
+t_eq "edited sweep: the submitted rows as they ran" "$(head -n 3 "$T/missing.jsonl")" "$(head -n 3 "$T/out")"
+t_eq "edited sweep: one warning line naming how many and which" \
+  "dispatcher: warning: results: --sweep $T/edited.json: 2 experiments of the file differ from the spec submitted under their ids (Q1, L1): what is shown ran with the submitted spec (submit --force replaces ended ones)" \
+  "$(cat "$T/err")"
+run results --format csv --sweep "$T/edited.json"
+t_ok "edited sweep, csv: the same warning" grep -q 'warning: results: .* 2 experiments of the file differ' "$T/err"
+run results --sweep "$T/edited.json"
+t_ok "edited sweep, default format: the same warning" grep -q 'warning: results: .* 2 experiments of the file differ' "$T/err"
+
 # ---- the default format is as it was ----
 run results Q1 F1
 t_eq "default: a queued one" '{"id":"Q1","state":"queued"}' "$(head -n1 "$T/out")"
@@ -180,7 +204,7 @@ usage() { # NAME PATTERN ARGS...
 }
 usage format "--format: must be jsonl or csv, not 'xml'" --format xml
 usage both "name ids or give --sweep FILE, not both" --sweep "$T/rg.json" Q1
-usage nofile "--sweep: $T/nope.json: No such file" --sweep "$T/nope.json"
+usage nofile "^dispatcher: results: --sweep $T/nope.json: No such file" --sweep "$T/nope.json"
 usage unknown-transcript "unknown experiment id NOPE" --transcript NOPE
 usage transcript-and-ids "results --transcript ID prints one experiment" --transcript Q1 F1
 usage unknown-id "unknown experiment id NOPE" --format csv NOPE

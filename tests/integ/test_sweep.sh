@@ -138,8 +138,11 @@ IDS=$(jq -r '.experiments[].id' "$SWEEP")
 submit_run hash --machines gpu1,gpu2 "$SWEEP"
 t_eq "hash: 12 placement lines" 12 "$(jq length "$T/place-hash.json")"
 t_eq "hash: summary" "12 experiments: 12 queued, 0 unchanged" "$(tail -n1 "$T/submit-hash.out")"
+# route after the submission names where each one is: "(submitted)", the hash's choice too.
+D route --machines gpu1,gpu2 $IDS >"$T/route-hash.out"
+t_eq "hash: route says each is submitted where the hash puts it" 12 "$(grep -c ' (submitted)$' "$T/route-hash.out")"
 t_eq "hash: placement equals dispatcher route" \
-  "$(D route --machines gpu1,gpu2 $IDS)" "$(jq -r 'to_entries[] | "\(.key) \(.value)"' "$T/place-hash.json")"
+  "$(sed 's/ (submitted)$//' "$T/route-hash.out")" "$(jq -r 'to_entries[] | "\(.key) \(.value)"' "$T/place-hash.json")"
 RC=0; D wait --timeout 30 >"$T/wait-hash.out" 2>&1 || RC=$?
 wait_end=$(date +%s%3N)
 t_eq "hash: dispatcher wait exits 0" 0 "$RC"

@@ -8,7 +8,11 @@
 #  - `watch --until-done` (not a terminal): prints lines only when they change (never the same
 #    total line twice in a row), exits 0 when all are done, last line "total: 4/4 done";
 #    with a failed experiment it exits 1, as wait does;
-#  - --sweep FILE counts only that file's experiments;
+#  - --sweep FILE counts only that file's experiments; --once prints no redraw note; plain slot
+#    lines name their machine ("gpu1 w1: turn 2 of 4, ...");
+#  - a frame is one moment: busy slots are the running list's ids, a stale heartbeat's slot of
+#    an ended experiment is not shown, a claim not yet in the heartbeat shows as starting (fake
+#    machine); an unregistered machine shows only while work waits or runs on it;
 #  - SIGINT ends a running watch at once with exit 0;
 #  - on a terminal (a pty): the alternate screen and a hidden cursor, a redraw with home and
 #    erase codes, and on SIGTERM exit 0 with the terminal restored (cursor shown, screen left);
@@ -40,13 +44,14 @@ for m in gpu1 gpu2; do
 done
 # The experiment each machine runs: the one the heartbeat named just before or after the frame.
 for m in gpu1 gpu2; do
-  ids=$(awk -v m="$m:" 'index($0, m) == 1 {in_m = 1; next} /^[^ ]/ {in_m = 0} in_m' "$T/once.txt" |
-        sed -n 's/^  \(w[1-4]\): turn [1-4] of 4, .*/\1/p')
+  ids=$(sed -n "s/^$m \\(w[1-4]\\): turn [1-4] of 4, .*/\\1/p" "$T/once.txt")
   t_ok "$m: the running experiment with turn k of 4" test -n "$ids"
   case $m in gpu1) want='^w[12]$' ;; gpu2) want='^w[34]$' ;; esac
   t_ok "$m: it is one of $m's experiments ($ids)" bash -c "[[ '$ids' =~ $want ]]"
 done
 t_ok "the last line is done/total" bash -c "tail -n 1 '$T/once.txt' | grep -qE '^total: [0-4]/4 done, 0 failed'"
+t_ok "--once: a head line without the redraw note" \
+  bash -c "head -n 1 '$T/once.txt' | grep -qE '^turnq watch: namespace $NS, [0-9T:.-]+Z$'"
 t_ok "the last line has an ETA or says why not" bash -c "tail -n 1 '$T/once.txt' | grep -qE 'ETA'"
 
 # --until-done while the rest runs: changed lines only, exit 0, ends 4/4.
@@ -56,6 +61,8 @@ t_ok "  ... its last line is total: 4/4 done" bash -c "tail -n 1 '$T/until.txt' 
 t_ok "  ... no escape codes" bash -c "! grep -q \$'\\x1b' '$T/until.txt'"
 t_eq "  ... no line printed twice in a row (changes only)" "" "$(uniq -d "$T/until.txt")"
 t_ok "  ... it showed progress (more than one total line)" test "$(grep -c '^total: ' "$T/until.txt")" -ge 2
+t_ok "  ... each slot line names its machine (gpu1 w1: turn k of 4)" grep -qE '^gpu[12] w[1-4]: (turn [1-4] of 4|starting), ' "$T/until.txt"
+t_ok "  ... and no slot line without it" bash -c "! grep -qE '^ +w[1-4]:' '$T/until.txt'"
 
 printf '%s\n' "$(job w1 gpu1)" "$(job w3 gpu2)" >"$T/part.jsonl"
 t_ok "--sweep FILE counts only its experiments" \
@@ -111,6 +118,29 @@ t_ok "tty: alternate screen, cursor hidden" grep -qx 'alt True' "$T/pty.txt"
 t_ok "tty: redrawn in place (home, erase line, erase below)" grep -qx 'erase True' "$T/pty.txt"
 t_ok "tty: terminal restored on exit (cursor shown, screen left)" grep -qx 'restored True' "$T/pty.txt"
 t_ok "tty: the last frame stays on the normal screen" grep -qx 'after True' "$T/pty.txt"
+
+# One frame is one moment: busy slots are the running list's, whatever a heartbeat a moment old
+# still says. A fake machine fk whose heartbeat shows X at turn 4 of 4, though X has ended and
+# left the running list, and does not show Y, claimed since: X is not shown, Y is starting.
+NSF=${NS}_fake
+h_cli hset "$NSF:job:X" state done machine fk turn 4 spec '{"id":"X","model":"m","turns":4}' >/dev/null
+h_cli hset "$NSF:job:Y" state queued machine fk turn 0 spec '{"id":"Y","model":"m","turns":4}' >/dev/null
+h_cli zadd "$NSF:ids" 1 X 2 Y >/dev/null
+h_cli sadd "$NSF:machines" fk >/dev/null
+h_cli lpush "$NSF:running:fk" Y >/dev/null
+h_cli lpush "$NSF:queue:fk" Z1 Z2 >/dev/null
+h_cli set "$NSF:worker:fk" '{"machine":"fk","slots":1,"busy":1,"running":[{"id":"X","turn":4,"turns":4,"calls":4}],"ollama":null}' EX 60 >/dev/null
+TURNQ_NAMESPACE=$NSF h_disp watch --once >"$T/fake.txt" 2>&1
+t_ok "a stale heartbeat: the machine line counts the running list" grep -q '^fk: up, ollama unreachable, 1/1 slots busy; queued 2, running 1, done 1' "$T/fake.txt"
+t_ok "  ... the ended experiment has no slot line" bash -c "! grep -q '^fk X:' '$T/fake.txt'"
+t_ok "  ... the claimed one shows as starting" grep -q '^fk Y: starting, 0 calls, model m' "$T/fake.txt"
+# A machine that is not registered shows while work waits on it, not for what ended there.
+h_cli srem "$NSF:machines" fk >/dev/null
+h_cli del "$NSF:worker:fk" "$NSF:running:fk" "$NSF:queue:fk" >/dev/null
+h_cli hset "$NSF:job:Y" state done >/dev/null
+TURNQ_NAMESPACE=$NSF h_disp watch --once >"$T/fake2.txt" 2>&1
+t_ok "an unregistered machine with only ended experiments is not shown" bash -c "! grep -q '^fk' '$T/fake2.txt'"
+t_ok "  ... they still count in the total" grep -q '^total: 2/2 done' "$T/fake2.txt"
 
 h_disp watch --interval 0 >/dev/null 2>"$T/bad.err"
 t_eq "--interval 0 is a usage error (exit 2)" 2 $?

@@ -86,6 +86,8 @@ bad "slots abc" "--slots" --machine m1 --slots abc
 bad "slots 2x" "--slots" --machine m1 --slots 2x
 bad "slots without value" "--slots" --machine m1 --slots
 bad "unknown flag" "unknown flag '--bogus'" --machine m1 --bogus
+bad "unknown flag, once" "unknown flag '--bogus' \\(see worker --help\\)$" --machine m1 --bogus
+bad "unknown flag near one" "unknown flag '--slot'; did you mean --slots\\? \\(see worker --help\\)$" --machine m1 --slot 2
 bad "machine with a space" "--machine" --machine 'gpu 1'
 bad "machine with a slash" "--machine" --machine 'a/b'
 bad "machine of 65 chars" "--machine" --machine "$(printf 'a%.0s' $(seq 1 65))"

@@ -234,6 +234,30 @@ TEST(unknown_flags_refused)
     CHECK_CONTAINS(err, "--slot");
 }
 
+TEST(unknown_flag_suggests_the_closest)
+{
+    defaults();
+    CHECK_EQ_INT(PARSE("--slot", "2"), -1);
+    CHECK_EQ_STR(err, "unknown flag '--slot'; did you mean --slots?");
+    CHECK_EQ_INT(PARSE("--sltos=2"), -1); /* two neighbours swapped: one edit */
+    CHECK_EQ_STR(err, "unknown flag '--sltos'; did you mean --slots?");
+    CHECK_EQ_INT(PARSE("--vrebos"), -1); /* two edits away */
+    CHECK_CONTAINS(err, "did you mean --verbose?");
+    CHECK_EQ_INT(PARSE("--frc"), -1);
+    CHECK_CONTAINS(err, "did you mean --force?");
+    /* Three edits or more: no suggestion, and never a pointer to the help (the caller adds it). */
+    CHECK_EQ_INT(PARSE("--bogus"), -1);
+    CHECK_EQ_STR(err, "unknown flag '--bogus'");
+    CHECK_EQ_INT(PARSE("--s"), -1);
+    CHECK_EQ_STR(err, "unknown flag '--s'");
+    CHECK_EQ_INT(PARSE("-q"), -1);
+    CHECK_EQ_STR(err, "unknown flag '-q'");
+    CHECK_EQ_INT(PARSE("-vq"), -1);
+    CHECK_EQ_STR(err, "unknown flag '-q' in '-vq'");
+    CHECK_EQ_INT(PARSE("--a-very-long-flag-name-that-is-longer-than-sixty-four-characters-for-sure"), -1);
+    CHECK_CONTAINS(err, "unknown flag");
+}
+
 TEST(missing_value_and_unwanted_value)
 {
     defaults();
