@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "suggest.h"
+
 static int set_value(const struct cfg_opt *o, const char *val, const char *what, char err[ERR_LEN])
 {
     char *end;
@@ -85,38 +87,7 @@ static const struct cfg_opt *find_short(const struct cfg_opt *opts, char c)
     return NULL;
 }
 
-/* The optimal-string-alignment distance between a and b[0..blen) (insertions, deletions,
- * substitutions and swaps of two neighbours each cost 1), or CFG_SUGGEST_MAX + 1 once it is
- * certainly larger than that: only small distances matter here. */
 #define CFG_SUGGEST_MAX 2
-#define CFG_NAME_MAX 64
-static int edit_distance(const char *a, const char *b, size_t blen)
-{
-    size_t alen = strlen(a);
-    if (alen > CFG_NAME_MAX || blen > CFG_NAME_MAX)
-        return CFG_SUGGEST_MAX + 1;
-    if ((alen > blen ? alen - blen : blen - alen) > CFG_SUGGEST_MAX)
-        return CFG_SUGGEST_MAX + 1;
-    int d[CFG_NAME_MAX + 1][CFG_NAME_MAX + 1];
-    for (size_t i = 0; i <= alen; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= blen; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= alen; i++) {
-        for (size_t j = 1; j <= blen; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[alen][blen];
-}
 
 /* The long flag closest to name[0..len) within CFG_SUGGEST_MAX edits (the first in the table on
  * a tie), or NULL. */
@@ -124,8 +95,13 @@ static const struct cfg_opt *closest_long(const struct cfg_opt *opts, const char
 {
     const struct cfg_opt *best = NULL;
     int best_d = CFG_SUGGEST_MAX + 1;
+    char want[65];
+    if (len >= sizeof want)
+        return NULL;
+    memcpy(want, name, len);
+    want[len] = '\0';
     for (const struct cfg_opt *o = opts; o->name; o++) {
-        int dist = edit_distance(o->name, name, len);
+        int dist = suggest_distance(o->name, want, CFG_SUGGEST_MAX);
         if (dist < best_d) {
             best_d = dist;
             best = o;
