@@ -537,12 +537,28 @@ struct grid *grid_new(json_t *doc, const char *text, size_t len, char err[ERR_LE
         goto fail;
     }
     g->n = (size_t)n;
+    /* The expanded input's size, exactly enough: every combination holds the base and one value
+     * of each field, and each value of field f is in n / n_f combinations. Bounded before any
+     * combination is made, so a small file cannot expand into gigabytes. */
     char *base_text = json_dumps(g->base, JSON_COMPACT);
     size_t base_len = base_text ? strlen(base_text) : 0;
     free(base_text);
-    if ((uint64_t)base_len * g->n > GRID_MAX_BYTES) {
-        set_err(err, "grid: %zu combinations of a %zu-byte base make %" PRIu64 " MiB of jobs, more than the limit of "
-                     "%u MiB", g->n, base_len, (uint64_t)base_len * g->n >> 20, GRID_MAX_BYTES >> 20);
+    uint64_t total = (uint64_t)base_len * g->n;
+    for (size_t i = 0; i < g->nf; i++) {
+        uint64_t sum = 0;
+        size_t k;
+        json_t *val;
+        json_array_foreach(g->f[i].values, k, val) {
+            char *t = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+            sum += t ? strlen(t) + strlen(g->f[i].path) : 0;
+            free(t);
+        }
+        total += sum * (g->n / g->f[i].n);
+    }
+    if (total > GRID_MAX_BYTES) {
+        set_err(err, "grid: %zu combinations make %" PRIu64 " MiB of jobs (the base and each combination's values), "
+                     "more than the limit of %u MiB",
+                g->n, total >> 20, GRID_MAX_BYTES >> 20);
         goto fail;
     }
     json_t *tmpl = json_object_get(doc, "id");

@@ -22,7 +22,7 @@
 #define GRID_MAX_FIELDS 32
 #define GRID_MAX_PATH 256              /* bytes of one dotted field name */
 #define GRID_MAX_TEMPLATE 1024         /* bytes of the id template */
-#define GRID_MAX_BYTES (256u << 20)    /* combinations x the base's JSON size: the expanded input */
+#define GRID_MAX_BYTES (64u << 20)     /* the expanded jobs' JSON: base and values, every combination */
 #define GRID_HASH_HEX 8                /* hex digits of the hash in a default id */
 #define GRID_SLUG_VALUE_MAX 32         /* bytes of one value in a default id's slug */
 

@@ -606,7 +606,7 @@ static int add_json_lines(struct job_list *l, const char *text, size_t len, cons
         if (lead == n)
             continue;
         json_error_t jerr;
-        json_t *obj = json_loadb(start, n, 0, &jerr);
+        json_t *obj = json_loadb(start, n, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj) {
             set_err(err, "%s:%d:%d: %s", source, line, jerr.column, jerr.text);
             return -1;
@@ -637,7 +637,7 @@ int job_list_add_input(struct job_list *l, const char *text, size_t len, const c
     int rc;
     /* Read one value and see whether anything but white space follows it: if so, the input is
      * JSON Lines (more than one value). */
-    json_t *doc = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, &jerr);
+    json_t *doc = json_loadb(text, len, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &jerr);
     size_t rest = doc ? (size_t)jerr.position : 0;
     while (doc && rest < len && isspace((unsigned char)text[rest]))
         rest++;

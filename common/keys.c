@@ -26,6 +26,7 @@ struct key key_worker(const char *ns, const char *m) { return mk(ns, "worker", m
 struct key key_machines(const char *ns) { return mk(ns, "machines", NULL); }
 struct key key_events(const char *ns) { return mk(ns, "events", NULL); }
 struct key key_lastseen(const char *ns) { return mk(ns, "lastseen", NULL); }
+struct key key_submit_lock(const char *ns) { return mk(ns, "submitting", NULL); }
 struct key key_metrics(const char *ns, const char *m) { return mk(ns, "metrics", m); }
 
 int keys_ns_valid(const char *ns)

@@ -24,6 +24,7 @@ struct key key_worker(const char *ns, const char *machine); /* string+TTL: heart
 struct key key_machines(const char *ns);                    /* set: registered machine names */
 struct key key_events(const char *ns);                      /* stream: state changes, turns */
 struct key key_lastseen(const char *ns);                    /* hash: machine -> last heartbeat time */
+struct key key_submit_lock(const char *ns);                 /* string, PX: a submission is writing */
 struct key key_metrics(const char *ns, const char *machine);/* hash: the machine's counters (mstats.h) */
 
 /* The stream is capped (XADD MAXLEN ~) so a long-lived namespace does not grow without bound. */

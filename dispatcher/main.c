@@ -6,6 +6,7 @@
  * Flags may stand before or after the subcommand, so the subcommand is found first by a scan that
  * knows which flags take a value; then the global table and the subcommand's own table are parsed
  * together in one cfg_parse call, which refuses any flag belonging to neither. */
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "redisurl.h"
 #include "version.h"
+#include "xalloc.h"
 #include "xalloc.h"
 
 #define DISP_NS_DEFAULT "turnq"
@@ -137,6 +139,8 @@ static struct cfg_opt *merge_opts(const struct cfg_opt *extra)
 int main(int argc, char **argv)
 {
     log_init("dispatcher");
+    /* jansson's allocations too: out of memory is one clear abort, never a NULL dereferenced. */
+    json_set_alloc_funcs(xmalloc, free);
     /* A Redis server that closes the socket must give an error reply, not kill us silently. */
     signal(SIGPIPE, SIG_IGN);
 

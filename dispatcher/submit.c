@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "disp.h"
 #include "gate.h"
@@ -222,22 +224,25 @@ static const char submit_lua[] =
  * those least-loaded and model place. One script over a large input would block Redis while it
  * runs (about 1.5 s per 100,000 experiments), and every worker with it; a Lua script also costs
  * several times what the same commands cost sent plainly. So this path sends plain pipelined
- * commands in chunks of SUBMIT_CHUNK experiments, and Redis serves the workers between them:
- *   1. check: HMGET spec, state, machine and EXISTS of every job hash, pipelined (read only), so
- *      that one conflict still refuses the whole input with nothing written;
- *   2. write, per chunk, an optimistic transaction: WATCH the chunk's job hashes, read them again,
- *      decide again, then MULTI, the writes of its new and replaced experiments, EXEC. When
- *      another client touched one of them in between, EXEC does nothing and the chunk is tried
- *      again, so two dispatchers submitting the same ids at once still enqueue each id once. Only
- *      an id that another submission gives a different spec between the two steps is refused
- *      alone (reported; the rest is written).
+ * commands in chunks, under the submission lock (below), and Redis serves the workers between
+ * them:
+ *   1. check: HMGET spec, state, machine of every job hash, pipelined (read only), so that one
+ *      conflict refuses the whole input with nothing written;
+ *   2. write, per chunk of SUBMIT_TX_CHUNK, an optimistic transaction: WATCH the chunk's new and
+ *      replaced experiments' job hashes, read them again, and, when each still has its verdict,
+ *      MULTI, their writes, EXEC (tried again when a watched key was touched in between). The
+ *      lock keeps other submissions out, so what can change a hash here is another command
+ *      (retry, cancel) on an ended experiment being replaced: then the submission stops at that
+ *      chunk and says exactly what it wrote, exit 1.
  * The chunk's ids go into NS:ids and the queues with one variadic ZADD and one LPUSH per machine,
  * in input order. */
 #define SUBMIT_CHUNK 1000   /* experiments per pipelined read batch */
 #define SUBMIT_TX_CHUNK 100 /* experiments per transaction: WATCH costs O(n^2) in the keys watched */
 #define SUBMIT_TX_TRIES 10  /* a chunk whose keys others keep touching: give up after this */
 
-enum verdict { V_NEW, V_UNCHANGED, V_REPLACE, V_CONFLICT };
+/* V_UNWRITTEN: new or replaced, but not written: another client changed one of its chunk's job
+ * hashes while this submission wrote (see the chunked path). */
+enum verdict { V_NEW, V_UNCHANGED, V_REPLACE, V_CONFLICT, V_UNWRITTEN, V_COUNT };
 
 /* The machines a submission may use: the candidates (the machine list, which the strategy
  * chooses from, with their weights) and the machines only pins name. Sorted by name. */
@@ -461,11 +466,12 @@ static bool all_fixed(const struct placed *p, size_t n)
     return true;
 }
 
-/* The verdict for one job hash, from its HMGET spec state machine and EXISTS replies. */
-static enum verdict decide(const redisReply *hm, const redisReply *ex, const char *spec)
+/* The verdict for one job hash, from its HMGET spec state machine reply: one command, so one
+ * atomic read (a hash is written whole by one HSET, and every hash turnq writes has a state). */
+static enum verdict decide(const redisReply *hm, const char *spec)
 {
-    const redisReply *sp = hm->element[0], *st = hm->element[1];
-    if (ex->integer == 0)
+    const redisReply *sp = hm->element[0], *st = hm->element[1], *m = hm->element[2];
+    if (sp->type == REDIS_REPLY_NIL && st->type == REDIS_REPLY_NIL && m->type == REDIS_REPLY_NIL)
         return V_NEW;
     if (sp->type == REDIS_REPLY_STRING && !strcmp(sp->str, spec))
         return V_UNCHANGED;
@@ -474,9 +480,9 @@ static enum verdict decide(const redisReply *hm, const redisReply *ex, const cha
     return V_CONFLICT;
 }
 
-static bool hm_ok(const redisReply *hm, const redisReply *ex)
+static bool hm_ok(const redisReply *hm)
 {
-    return hm && ex && hm->type == REDIS_REPLY_ARRAY && hm->elements == 3 && ex->type == REDIS_REPLY_INTEGER;
+    return hm && hm->type == REDIS_REPLY_ARRAY && hm->elements == 3;
 }
 
 static int bad_reply(const char *what)
@@ -485,34 +491,33 @@ static int bad_reply(const char *what)
     return EXIT_RUNTIME;
 }
 
-/* Appends HMGET + EXISTS for p[0..n). */
-static void append_reads(struct disp *d, const struct placed *p, size_t n)
+/* Appends HMGET spec state machine for p[0..n), skipping those `only` says no to (NULL: all). */
+static void append_reads(struct disp *d, const struct placed *p, size_t n, const bool *only)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct key k = key_job(d->ns, p[i].job->id);
-        disp_appendv(d, "HMGET", k.s, "spec", "state", "machine", NULL);
-        disp_appendv(d, "EXISTS", k.s, NULL);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!only || only[i])
+            disp_appendv(d, "HMGET", key_job(d->ns, p[i].job->id).s, "spec", "state", "machine", NULL);
 }
 
 /* Reads the replies of append_reads into verdicts; with `first`, also the state and machine. */
-static int read_verdicts(struct disp *d, struct placed *p, size_t n, bool first, enum verdict *out)
+static int read_verdicts(struct disp *d, struct placed *p, size_t n, const bool *only, bool first,
+                         enum verdict *out)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        redisReply *hm = NULL, *ex = NULL;
-        if ((rc = disp_reply(d, &hm)) || (rc = disp_reply(d, &ex)) || (!hm_ok(hm, ex) && (rc = bad_reply("HMGET")))) {
+        if (only && !only[i])
+            continue;
+        redisReply *hm = NULL;
+        if ((rc = disp_reply(d, &hm)) || (!hm_ok(hm) && (rc = bad_reply("HMGET")))) {
             freeReplyObject(hm);
-            freeReplyObject(ex);
             return rc; /* the submission ends here, with the replies still due left unread */
         }
-        out[i] = decide(hm, ex, p[i].spec);
+        out[i] = decide(hm, p[i].spec);
         if (first) {
             p[i].state = xstrdup(hm->element[1]->type == REDIS_REPLY_STRING ? hm->element[1]->str : "");
             p[i].cur_machine = xstrdup(hm->element[2]->type == REDIS_REPLY_STRING ? hm->element[2]->str : "");
         }
         freeReplyObject(hm);
-        freeReplyObject(ex);
     }
     return 0;
 }
@@ -577,17 +582,28 @@ static void append_writes(struct disp *d, const struct placed *p, size_t n, cons
     }
 }
 
-/* Writes one chunk in an optimistic transaction (see above). Sets p[i].verdict to what was done;
- * counts in *raced the experiments another submission changed since the check. */
+/* Writes one chunk's new and replaced experiments in an optimistic transaction (see above):
+ * WATCH their job hashes, read them again, and write only if every one still has the verdict the
+ * check gave it. Returns 0 with *changed false when written; with *changed true when another
+ * client changed one of them since the check (nothing of the chunk written); or an exit code.
+ * EXEC finds a watched key touched in between: the chunk is read and decided again. */
 static int write_chunk(struct disp *d, struct placed *p, size_t n, const struct mtable *t, const char *at,
-                       size_t *raced)
+                       bool *changed)
 {
+    bool *mine = xcalloc(n, sizeof *mine);
     enum verdict *v = xcalloc(n, sizeof *v);
     struct rargs a = {0};
+    size_t writes = 0;
     int rc = 0;
-    for (int tries = 0;; tries++) {
-        if (tries == SUBMIT_TX_TRIES) {
-            disp_errf("submit: other clients kept changing these experiments (%s ...); gave up after %d tries",
+    for (size_t i = 0; i < n; i++) {
+        writes += mine[i] = p[i].verdict == V_NEW || p[i].verdict == V_REPLACE;
+        v[i] = p[i].verdict; /* read again below for the ones this chunk writes */
+    }
+    *changed = false;
+    for (int tries = 0; writes;) {
+        if (++tries > SUBMIT_TX_TRIES) {
+            disp_errf("submit: other clients kept writing the job hashes of %s ... while this submission tried "
+                      "to; gave up after %d tries",
                       p[0].job->id, SUBMIT_TX_TRIES);
             rc = EXIT_RUNTIME;
             break;
@@ -595,31 +611,33 @@ static int write_chunk(struct disp *d, struct placed *p, size_t n, const struct 
         rargs_reset(&a);
         rargs_add(&a, "WATCH");
         for (size_t i = 0; i < n; i++)
-            rargs_addc(&a, key_job(d->ns, p[i].job->id).s);
+            if (mine[i])
+                rargs_addc(&a, key_job(d->ns, p[i].job->id).s);
         disp_append(d, &a);
-        append_reads(d, p, n);
+        append_reads(d, p, n, mine);
         redisReply *r;
         if ((rc = disp_reply(d, &r)))
             break;
         freeReplyObject(r);
-        if ((rc = read_verdicts(d, p, n, false, v)))
+        if ((rc = read_verdicts(d, p, n, mine, false, v)))
             break;
-        size_t writes = 0;
         for (size_t i = 0; i < n; i++)
-            writes += v[i] == V_NEW || v[i] == V_REPLACE;
-        if (writes == 0) {
+            *changed = *changed || (mine[i] && v[i] != p[i].verdict);
+        if (*changed) {
             disp_appendv(d, "UNWATCH", NULL);
-        } else {
-            disp_appendv(d, "MULTI", NULL);
-            append_writes(d, p, n, v, t, at, &a);
-            disp_appendv(d, "EXEC", NULL);
+            if (!(rc = disp_reply(d, &r)))
+                freeReplyObject(r);
+            break;
         }
-        /* UNWATCH: one reply. MULTI: OK, QUEUED per command, then EXEC's array (nil: aborted). */
+        disp_appendv(d, "MULTI", NULL);
+        append_writes(d, p, n, v, t, at, &a);
+        disp_appendv(d, "EXEC", NULL);
+        /* OK, QUEUED per command, then EXEC's array (nil: a watched key was touched: try again). */
         bool aborted = false;
         while (!rc) {
             if ((rc = disp_reply(d, &r)))
                 break;
-            bool last = writes == 0 || r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_NIL;
+            bool last = r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_NIL;
             aborted = r->type == REDIS_REPLY_NIL;
             for (size_t e = 0; r->type == REDIS_REPLY_ARRAY && e < r->elements; e++)
                 if (r->element[e]->type == REDIS_REPLY_ERROR) {
@@ -634,14 +652,9 @@ static int write_chunk(struct disp *d, struct placed *p, size_t n, const struct 
         if (rc || !aborted)
             break;
     }
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (v[i] == V_CONFLICT && p[i].verdict != V_CONFLICT)
-            (*raced)++;
-        p[i].verdict = v[i]; /* "new" may have become "unchanged": the same spec, from elsewhere */
-        p[i].machine = v[i] == V_NEW || v[i] == V_REPLACE ? t->names.v[p[i].fixed - 1] : NULL;
-    }
     rargs_free(&a);
     free(v);
+    free(mine);
     return rc;
 }
 
@@ -665,6 +678,106 @@ static int write_grids(struct disp *d, const struct placed *p, size_t n)
     return rc;
 }
 
+/* ---- The submission lock ----
+ * Submissions to one namespace take turns: NS:submitting holds the holder's token ("HOST:PID
+ * TIME") with a TTL, taken before the check and kept until the last write. So a submission's
+ * check stays true while it writes, two submissions of the same ids never interleave (one is
+ * written whole, the other then finds it: unchanged, or refused whole with nothing written), and
+ * the transactions above only ever meet other commands (cancel, retry). A dispatcher killed
+ * mid-write leaves its lock to expire; resubmitting its input adds what is missing. */
+#define SUBMIT_LOCK_TTL_MS 30000
+#define SUBMIT_LOCK_RENEW_S 5.0
+#define SUBMIT_LOCK_WAIT_S 120.0
+
+static char lock_token[160];
+static double lock_renewed;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int lock_take(struct disp *d)
+{
+    char host[64] = "?", at[TIMEFMT_ISO_LEN], ttl[16];
+    gethostname(host, sizeof host - 1);
+    timefmt_iso(timefmt_now_ms(), at);
+    snprintf(lock_token, sizeof lock_token, "%s:%d %s", host, (int)getpid(), at);
+    snprintf(ttl, sizeof ttl, "%d", SUBMIT_LOCK_TTL_MS);
+    struct key k = key_submit_lock(d->ns);
+    double start = mono_now();
+    bool said = false;
+    for (;;) {
+        redisReply *r;
+        int rc = disp_call(d, &r, "SET", k.s, lock_token, "NX", "PX", ttl, NULL);
+        if (rc)
+            return rc;
+        bool got = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (got) {
+            lock_renewed = mono_now();
+            return 0;
+        }
+        if ((rc = disp_call(d, &r, "GET", k.s, NULL)))
+            return rc;
+        char holder[160];
+        snprintf(holder, sizeof holder, "%s", r->type == REDIS_REPLY_STRING ? r->str : "?");
+        freeReplyObject(r);
+        if (mono_now() - start > SUBMIT_LOCK_WAIT_S) {
+            disp_errf("submit: another submission has been writing for %.0f s (%s holds %s); nothing written. If "
+                      "no dispatcher is running, the key expires within %d s",
+                      SUBMIT_LOCK_WAIT_S, holder, k.s, SUBMIT_LOCK_TTL_MS / 1000);
+            return EXIT_RUNTIME;
+        }
+        if (!said)
+            disp_warnf("waiting for another submission to finish (%s holds %s)", holder, k.s);
+        said = true;
+        struct timespec nap = {0, 50 * 1000 * 1000}; /* a short poll: submissions take seconds */
+        nanosleep(&nap, NULL);
+    }
+}
+
+static const char lock_renew_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "return 0\n";
+static const char lock_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+/* Every SUBMIT_LOCK_RENEW_S while writing: keep the lock, or stop when it was lost (this process
+ * was stopped for longer than its TTL, and another submission may be writing now). */
+static int lock_renew(struct disp *d)
+{
+    if (mono_now() - lock_renewed < SUBMIT_LOCK_RENEW_S)
+        return 0;
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", SUBMIT_LOCK_TTL_MS);
+    redisReply *r;
+    int rc = disp_call(d, &r, "EVAL", lock_renew_lua, "1", key_submit_lock(d->ns).s, lock_token, ttl, NULL);
+    if (rc)
+        return rc;
+    bool ours = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (!ours) {
+        disp_errf("submit: lost the submission lock %s (this dispatcher was held up for over %d s); stopped "
+                  "writing",
+                  key_submit_lock(d->ns).s, SUBMIT_LOCK_TTL_MS / 1000);
+        return EXIT_RUNTIME;
+    }
+    lock_renewed = mono_now();
+    return 0;
+}
+
+static void lock_release(struct disp *d)
+{
+    redisReply *r;
+    if (lock_token[0] && !disp_call(d, &r, "EVAL", lock_release_lua, "1", key_submit_lock(d->ns).s, lock_token, NULL))
+        freeReplyObject(r);
+    lock_token[0] = '\0';
+}
+
 static int run_chunked(struct disp *d, struct placed *p, size_t n, const struct mtable *t)
 {
     char at[TIMEFMT_ISO_LEN];
@@ -678,8 +791,8 @@ static int run_chunked(struct disp *d, struct placed *p, size_t n, const struct 
     int rc = 0;
     for (size_t from = 0; from < n && !rc; from += SUBMIT_CHUNK) {
         size_t k = n - from < SUBMIT_CHUNK ? n - from : SUBMIT_CHUNK;
-        append_reads(d, p + from, k);
-        rc = read_verdicts(d, p + from, k, true, v + from);
+        append_reads(d, p + from, k, NULL);
+        rc = read_verdicts(d, p + from, k, NULL, true, v + from);
     }
     for (size_t i = 0; !rc && i < n; i++) {
         p[i].verdict = v[i];
@@ -690,24 +803,22 @@ static int run_chunked(struct disp *d, struct placed *p, size_t n, const struct 
     free(v);
     if (rc || conflicts || opt_dry_run || writes == 0)
         return rc;
-    /* 2. write */
-    size_t raced = 0;
-    /* A race means another submission of these ids is being written now: stop at the first one,
-     * so that of two submissions of the same ids one wins whole (the other lost its first chunk
-     * and writes nothing more). */
+    /* 2. write, chunk by chunk, renewing the submission lock as it goes. */
+    bool changed = false;
     size_t from = 0;
-    for (; from < n && !rc && !raced; from += SUBMIT_TX_CHUNK)
-        rc = write_chunk(d, p + from, n - from < SUBMIT_TX_CHUNK ? n - from : SUBMIT_TX_CHUNK, t, at, &raced);
-    for (size_t i = from; !rc && i < n; i++)
-        if (p[i].verdict == V_NEW || p[i].verdict == V_REPLACE) {
-            p[i].verdict = V_CONFLICT;
-            p[i].machine = NULL;
-            raced++;
-        }
-    if (!rc && raced)
-        disp_warnf("submit: another submission is writing these ids at the same time with other specs; %zu "
-                   "experiment%s not written (listed below)",
-                   raced, raced == 1 ? " was" : "s were");
+    for (; from < n; from += SUBMIT_TX_CHUNK) {
+        if ((rc = lock_renew(d)))
+            break;
+        rc = write_chunk(d, p + from, n - from < SUBMIT_TX_CHUNK ? n - from : SUBMIT_TX_CHUNK, t, at, &changed);
+        if (rc || changed)
+            break;
+    }
+    if (changed || rc) {
+        /* What was not written, from the chunk that stopped it on: reported, exit non-zero. */
+        for (size_t i = from; i < n; i++)
+            if (p[i].verdict == V_NEW || p[i].verdict == V_REPLACE)
+                p[i].verdict = V_UNWRITTEN;
+    }
     return rc;
 }
 
@@ -751,6 +862,11 @@ static void print_lines(const struct placed *p, size_t n)
         case V_CONFLICT:
             printf("%s -> %s conflict (already submitted with a different spec, state %s)", p[i].job->id, m,
                    p[i].state[0] ? p[i].state : "unknown");
+            break;
+        case V_UNWRITTEN:
+            printf("%s -> %s not written", p[i].job->id, p[i].machine);
+            break;
+        case V_COUNT:
             break;
         }
         /* A dry run of a grid file lists its expansion: what each combination sets. */
@@ -814,16 +930,38 @@ static int submit_run(struct disp *d, const char **args, int nargs)
                           .model_strategy = g_strategy == STRATEGY_MODEL, .allow_mixed = opt_allow_mixed};
     if ((rc = gate_run(d, &gin, &gate)))
         goto out;
+    if (!opt_dry_run && (rc = lock_take(d)))
+        goto out;
     for (size_t i = 0; i < list.n; i++)
         p[i].mixed = gate_mixed(gate, i);
-    if ((rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab)))
+    rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab);
+    bool unwritten = false;
+    for (size_t i = 0; i < list.n; i++)
+        unwritten = unwritten || p[i].verdict == V_UNWRITTEN;
+    if (rc && !unwritten)
         goto out;
     if (!all_fixed(p, list.n) && !opt_dry_run && (rc = write_grids(d, p, list.n)))
         goto out;
 
-    size_t count[4] = {0};
+    size_t count[V_COUNT] = {0};
     for (size_t i = 0; i < list.n; i++)
         count[p[i].verdict]++;
+    if (count[V_UNWRITTEN]) {
+        /* Stopped part way (another client changed a job hash meanwhile, or Redis failed): say
+         * exactly what was written. */
+        print_lines(p, list.n);
+        printf("%zu experiment%s: %zu queued, %zu replaced, %zu unchanged, %zu not written\n", list.n,
+               list.n == 1 ? "" : "s", count[V_NEW], count[V_REPLACE], count[V_UNCHANGED], count[V_UNWRITTEN]);
+        fflush(stdout);
+        if (!rc)
+            disp_errf("submit stopped part way: another client changed the job hash of an experiment of this input "
+                      "while it was written; %zu experiment%s written (listed above), %zu not: submit the same "
+                      "input again to add them",
+                      count[V_NEW] + count[V_REPLACE], count[V_NEW] + count[V_REPLACE] == 1 ? "" : "s",
+                      count[V_UNWRITTEN]);
+        rc = rc ? rc : EXIT_RUNTIME;
+        goto out;
+    }
     if (count[V_CONFLICT] && !opt_dry_run) {
         print_conflicts(p, list.n, count[V_CONFLICT]);
         rc = EXIT_USAGE;
@@ -848,6 +986,7 @@ static int submit_run(struct disp *d, const char **args, int nargs)
         rc = EXIT_USAGE;
     }
 out:
+    lock_release(d);
     for (size_t i = 0; p && i < list.n; i++) {
         free(p[i].state);
         free(p[i].cur_machine);

@@ -1,6 +1,7 @@
 /* worker: parse the configuration, set up signals, run the loop (CONVENTIONS rule 1). */
 #include <errno.h>
 #include <ev.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "sentinel.h"
 #include "version.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #define DEF_OLLAMA "http://127.0.0.1:11434"
 #define DEF_NS "turnq"
@@ -165,6 +167,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 int main(int argc, char **argv)
 {
     log_init("worker");
+    /* jansson's allocations too: out of memory is one clear abort, never a NULL dereferenced. */
+    json_set_alloc_funcs(xmalloc, free);
     char err[ERR_LEN];
     const char *pos[1];
     int npos;

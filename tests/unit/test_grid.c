@@ -233,8 +233,8 @@ TEST(grid_refusals_name_the_field)
     REFUSED("{\"base\": {\"id\": \"x\", \"model\": \"m\", \"turns\": 1}, \"grid\": {\"options.seed\": [1]}}", "base.id:");
     REFUSED("{\"base\": {\"modle\": \"m\", \"turns\": 1}, \"grid\": {\"options.seed\": [1]}}", "base.modle: unknown field");
     REFUSED("{\"base\": [], \"grid\": {\"options.seed\": [1]}}", "base: must be a job object");
-    REFUSED("{" BASE ", \"grid\": {\"options.seed\": [1], \"options.seed\": [2]}}", "grid.options.seed: is given twice");
-    REFUSED("{" BASE ", \"grid\": {\"options.seed\": [1]}, \"grid\": {\"options.seed\": [2]}}", "grid: is given 2 times");
+    REFUSED("{" BASE ", \"grid\": {\"options.seed\": [1], \"options.seed\": [2]}}", "duplicate object key near '\"options.seed\"'");
+    REFUSED("{" BASE ", \"grid\": {\"options.seed\": [1]}, \"grid\": {\"options.seed\": [2]}}", "duplicate object key near '\"grid\"'");
     /* a bad value is the job's error, with the combination */
     REFUSED("{" BASE ", \"grid\": {\"max_actions_per_turn\": [8, 100]}}",
             "g.json: grid combination 2 (max_actions_per_turn=100): max_actions_per_turn: must be an integer from 1 to 64");
@@ -272,6 +272,29 @@ TEST(grid_size_bounded)
     }
     snprintf(text + n, sizeof text - n, "}}");
     REFUSED(text, "grid: 100 x 100 x 11 combinations is more than the limit of 100000");
+}
+
+/* A small file whose values are large: 10 system prompts of 20 kB times 10000 variants would be
+ * 100000 jobs of 20 kB (2 GB); refused from the sizes alone, before any job is made. */
+TEST(grid_expanded_size_bounded_by_its_values)
+{
+    size_t cap = 300000, n = 0;
+    char *text = malloc(cap);
+    REQUIRE(text != NULL);
+    n += (size_t)snprintf(text + n, cap - n, "{" BASE ", \"grid\": {\"system\": [");
+    for (int i = 0; i < 10; i++) {
+        n += (size_t)snprintf(text + n, cap - n, "%s\"%d", i ? "," : "", i);
+        memset(text + n, 'x', 20000);
+        n += 20000;
+        n += (size_t)snprintf(text + n, cap - n, "\"");
+    }
+    n += (size_t)snprintf(text + n, cap - n, "], \"params.x\": [");
+    for (int i = 0; i < 10000; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%s%d", i ? "," : "", i);
+    snprintf(text + n, cap - n, "]}}");
+    REFUSED(text, "grid: 100000 combinations make 1914 MiB of jobs (the base and each combination's values), more "
+                  "than the limit of 64 MiB");
+    free(text);
 }
 
 TEST(grid_mixed_with_other_inputs)

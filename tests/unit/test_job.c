@@ -712,6 +712,19 @@ TEST(input_identical_job_added_once)
     job_list_clear(&list);
 }
 
+/* A key given twice in one object: JSON leaves it open which one counts (jansson keeps the last,
+ * other readers the first), so the input is refused, naming where. */
+TEST(input_duplicate_keys_refused)
+{
+    CHECK_EQ_INT(add("{\"id\": \"d\", \"model\": \"m\", \"model\": \"n\", \"turns\": 1}", "d.json"), -1);
+    CHECK_CONTAINS(err, "d.json:1:");
+    CHECK_CONTAINS(err, "duplicate object key");
+    CHECK_EQ_INT(add(J("a", "") "\n" "{\"id\": \"b\", \"model\": \"m\", \"turns\": 1, \"turns\": 2}\n", "l.jsonl"),
+                 -1);
+    CHECK_CONTAINS(err, "l.jsonl:2:");
+    CHECK_EQ_INT(list.n, 0);
+}
+
 TEST(input_same_id_other_spec_refused)
 {
     CHECK_EQ_INT(add("[" J("a", "") "," J("a", ",\"history\":\"carry\"") "]", "f.json"), -1);
