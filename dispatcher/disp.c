@@ -241,6 +241,9 @@ void disp_close(struct disp *d)
     if (d->c)
         redisFree(d->c);
     d->c = NULL;
+    free(d->pending);
+    d->pending = NULL;
+    d->pend_head = d->pend_n = d->pend_cap = 0;
     strvec_free(&d->machines_arg);
     free(d->weights);
     d->weights = NULL;
@@ -304,8 +307,38 @@ int disp_call(struct disp *d, redisReply **out, const char *arg0, ...)
     return rc;
 }
 
+/* The pending FIFO: "CMD FIRST-ARG" of each appended command, in order. */
+static void pend_push(struct disp *d, const struct rargs *a)
+{
+    if (d->pend_n == d->pend_cap) {
+        size_t cap = d->pend_cap ? d->pend_cap * 2 : 64;
+        char(*v)[96] = xreallocarray(NULL, cap, sizeof *v);
+        for (size_t i = 0; i < d->pend_n; i++)
+            memcpy(v[i], d->pending[(d->pend_head + i) % d->pend_cap], sizeof *v);
+        free(d->pending);
+        d->pending = v;
+        d->pend_cap = cap;
+        d->pend_head = 0;
+    }
+    char *slot = d->pending[(d->pend_head + d->pend_n) % d->pend_cap];
+    snprintf(slot, sizeof *d->pending, "%.40s%s%.*s", a->n ? a->v[0] : "?", a->n > 1 ? " " : "",
+             a->n > 1 ? (int)(a->len[1] < 50 ? a->len[1] : 50) : 0, a->n > 1 ? a->v[1] : "");
+    d->pend_n++;
+}
+
+static const char *pend_pop(struct disp *d, char buf[96])
+{
+    if (!d->pend_n)
+        return "a pipelined command";
+    memcpy(buf, d->pending[d->pend_head], 96);
+    d->pend_head = (d->pend_head + 1) % d->pend_cap;
+    d->pend_n--;
+    return buf;
+}
+
 void disp_append(struct disp *d, const struct rargs *a)
 {
+    pend_push(d, a);
     /* Appending only fails on allocation, which our allocator policy treats as fatal anyway;
      * a failure would surface as a NULL reply in disp_reply. */
     (void)redisAppendCommandArgv(d->c, a->n, a->v, a->len);
@@ -328,7 +361,8 @@ int disp_reply(struct disp *d, redisReply **out)
     if (redisGetReply(d->c, &r) != REDIS_OK)
         r = NULL;
     *out = r;
-    int rc = check_reply(d, *out, "a pipelined command");
+    char what[96];
+    int rc = check_reply(d, *out, pend_pop(d, what));
     if (rc)
         *out = NULL;
     return rc;

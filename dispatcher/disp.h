@@ -71,6 +71,10 @@ struct disp {
     bool machines_given;
 
     redisContext *c; /* NULL until disp_connect */
+    /* what each pipelined command still waiting for its reply was ("LLEN ns:queue:gpu1"), so
+     * that an error names the command and its key: a FIFO, disp_append to disp_reply */
+    char (*pending)[96];
+    size_t pend_head, pend_n, pend_cap;
 };
 
 /* Prints "dispatcher: MESSAGE" as one line on stderr. */

@@ -305,6 +305,16 @@ t_eq "status --json: no mismatch once gpu2 is down" '[]' "$(jqv '.digest_mismatc
 
 # ---- Redis down ----
 port=$(h_free_port)
+# A key of the wrong type (set by hand): the error names the command and the key.
+fresh wrongtype
+h_cli sadd "$NS:machines" gpu1 >/dev/null
+h_cli set "$NS:queue:gpu1" oops >/dev/null
+for sub in status metrics; do
+  run $sub
+  t_eq "wrong type: $sub exits 1" 1 "$RC"
+  t_ok "wrong type: $sub names the key" grep -q "Redis refused LLEN $NS:queue:gpu1: WRONGTYPE" "$T/err"
+done
+
 for sub in status results wait "route A1"; do
   # shellcheck disable=SC2086
   run --redis "redis://127.0.0.1:$port/0" $sub
