@@ -449,7 +449,10 @@ def main(argv):
         print("PROBLEM: %s" % p)
     with open(argv[2], "w") as f:
         json.dump(out, f, indent=1)
-    print("(written to %s)" % argv[2])
+    # Relative to the repository (the current directory) when under it: the table is pasted
+    # into README.md as it is.
+    rel = os.path.relpath(argv[2])
+    print("(written to %s)" % (argv[2] if rel.startswith("..") else rel))
     return 1 if problems else 0
 
 

@@ -69,6 +69,9 @@ done
 echo
 for m in gpu1 gpu2; do eval "kill -TERM \$WORKER_PID_$m"; done
 for m in gpu1 gpu2; do eval "h_wait 10 '! kill -0 \$WORKER_PID_$m'" || true; done
-echo "demo finished; everything it started is stopped."
-echo "(while a sweep runs, watch it with: bin/dispatcher status, redis-cli lrange turnq:queue:gpu1 0 -1)"
+echo "demo finished; now it stops everything it started, its throwaway Redis (namespace $TURNQ_NAMESPACE) too,"
+echo "and removes their files."
+echo "(your own sweep: README \"Your own sweep on two boxes in five minutes\"; while one runs, watch it with"
+echo " bin/dispatcher watch, or look at a queue with redis-cli lrange turnq:queue:gpu1 0 -1, turnq being the"
+echo " default namespace)"
 [ "$ok" = 1 ]

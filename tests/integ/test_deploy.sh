@@ -6,6 +6,10 @@
 #     GPU reservation, a healthcheck the ollama image can run, depends_on service_healthy,
 #     stop timeouts above --grace, the queue profile's Redis with AOF and a password, bookworm
 #     in both stages, tini, a non-root user, the unit's restart and hardening settings);
+#   - the redis service's command, run by sh with a stub docker-entrypoint.sh (no Docker
+#     engine), refuses an empty REDIS_PASSWORD, the placeholder change-me and the example .env's
+#     value, and starts redis-server with AOF, fsync everysec and a generated password; the
+#     README's --appendfsync is compose's;
 #   - every --flag the files give the worker, and every TURNQ_* they name, is one bin/worker
 #     (or bin/dispatcher) has; the compose command with the example .env, and ExecStart with
 #     the example worker.env, are accepted by the real binary (it gets past its configuration);
