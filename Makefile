@@ -43,7 +43,7 @@ BENCH_OBJS  := $(patsubst %.c,$(O)/%.o,$(wildcard bench/*.c))
 
 BINS := $(BIN)/worker $(BIN)/dispatcher $(BIN)/ollama-sim $(BIN)/warehouse-env
 
-.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps bench install
+.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps bench FORCE install
 all: $(BINS) $(UNIT_BINS)
 
 $(O)/version.h: FORCE
