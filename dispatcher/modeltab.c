@@ -4,6 +4,7 @@
 #include "modeltab.h"
 
 #include <string.h>
+#include <strings.h>
 
 void modeltab_norm(const char *model, char *out, size_t n)
 {
@@ -28,7 +29,8 @@ const char *modeltab_digest(json_t *hb, const char *model)
         if (!name)
             continue;
         modeltab_norm(name, have, sizeof have);
-        if (!strcmp(have, want))
+        /* Ollama finds a model whatever the case of its name ("Qwen3:8B" is qwen3:8b). */
+        if (!strcasecmp(have, want))
             return json_string_value(json_object_get(m, "digest"));
     }
     return NULL;

@@ -1,7 +1,7 @@
 /* status: one view of every machine and of the experiments placed on it.
  *
- * The machines are the union of NS:machines (registered workers), --machines and every machine a
- * job hash names, sorted by name. Per machine: whether its worker is alive (its heartbeat key
+ * The machines are the union of NS:machines (registered workers), --machines and every machine an
+ * unfinished experiment's job hash names, sorted by name. Per machine: whether its worker is alive (its heartbeat key
  * NS:worker:M exists) and since when (the heartbeat's started_at; for a dead one the time in
  * NS:lastseen, or "never seen"), the lengths of its queue and running lists, its done, failed and
  * cancelled counts (from the job hashes' state and machine), what each busy slot runs, and the
@@ -105,7 +105,9 @@ static int scan_jobs(struct disp *d, struct strvec *names, struct strvec *job_st
             strvec_push(job_state, st && st->type == REDIS_REPLY_STRING ? st->str : "");
             strvec_push(job_machine, m && m->type == REDIS_REPLY_STRING ? m->str : "");
             totals[state_index(job_state->v[job_state->n - 1])]++;
-            if (m && m->type == REDIS_REPLY_STRING && m->len)
+            /* A machine that is not registered (say, forgotten) is listed while it has work
+             * waiting or running, not for the experiments that ended there. */
+            if (m && m->type == REDIS_REPLY_STRING && m->len && !disp_state_ended(job_state->v[job_state->n - 1]))
                 add_machine(names, m->str, m->len);
             freeReplyObject(r);
         }
@@ -650,7 +652,8 @@ const struct disp_cmd status_cmd = {
     .synopsis = "status [--json]",
     .summary = "show every machine's worker, queues, counts, running experiments and Ollama models",
     .description =
-        "For every machine (registered in NS:machines, named with --machines, or holding experiments):\n"
+        "For every machine (registered in NS:machines, named with --machines, or with experiments queued\n"
+        "or running there):\n"
         "whether its worker is alive and since when, the lengths of its queue and running lists, its\n"
         "done, failed and cancelled counts, what each busy slot runs and at which turn, and Ollama's\n"
         "version and model digests from the heartbeat, and whether its breaker is open (Ollama fails chat\n"

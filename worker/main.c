@@ -244,6 +244,9 @@ int main(int argc, char **argv)
              opt.env_url ? opt.env_url : opt.env_cmd ? opt.env_cmd : "none",
              opt.exit_when_idle ? ", exit when idle" : "");
 
+    if (!opt.env_url && !opt.env_cmd && mcp_cfg.n == 0)
+        log_warn("no environment and no MCP server (--env-cmd, --env-url, --mcp): only the jobs' own tools are "
+                 "offered, and a call of one is answered \"no environment is configured on this worker\"");
     for (int i = 0; i < mcp_cfg.n; i++)
         log_info("MCP server '%s' per attempt: %s (call timeout %g s, start timeout %g s)", mcp_cfg.servers[i].alias,
                  mcp_cfg.servers[i].text, mcp_cfg.timeout_s, mcp_cfg.start_timeout_s);

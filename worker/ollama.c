@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xalloc.h"
 
@@ -311,7 +312,8 @@ const char *ollama_info_digest(const struct ollama_info *info, const char *model
     json_t *m;
     json_array_foreach(info->models, i, m) {
         const char *name = json_string_value(json_object_get(m, "name"));
-        if (name && (!strcmp(name, model) || !strcmp(name, full)))
+        /* Ollama finds a model whatever the case of its name ("Qwen3:8B" is qwen3:8b). */
+        if (name && (!strcasecmp(name, model) || !strcasecmp(name, full)))
             return json_string_value(json_object_get(m, "digest"));
     }
     return NULL;

@@ -91,6 +91,11 @@ t_eq "forget: out of NS:lastseen" 0 "$(h_cli hexists "$NS:lastseen" gpu3)"
 t_eq "forget: its counters deleted" 0 "$(h_cli exists "$NS:metrics:gpu3")"
 t_eq "forget: gpu1's counters kept" 1 "$(h_cli exists "$NS:metrics:gpu1")"
 t_eq "forget: history kept (the job hash's machine)" gpu1 "$(h_cli hget "$NS:job:$ID" machine)"
+# An experiment that ended on gpu3 (as one would have before it was retired) lists it no more.
+h_cli hset "$NS:job:ended3" state done machine gpu3 >/dev/null; h_cli zadd "$NS:ids" 0 ended3 >/dev/null
+run status
+t_ok "status after forget: gpu3 not listed" bash -c "! grep -q '^gpu3' '$T/out'"
+h_cli del "$NS:job:ended3" >/dev/null; h_cli zrem "$NS:ids" ended3 >/dev/null
 for k in $(seq 1 8); do echo "{\"id\":\"z$k\",\"model\":\"qwen3:8b\",\"turns\":[\"a\"]}"; done >"$T/eight.jsonl"
 run submit "$T/eight.jsonl"
 t_eq "submit after forget: everything on the live machine" 8 "$(grep -c ' -> gpu1 queued$' "$T/out")"

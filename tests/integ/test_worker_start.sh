@@ -180,6 +180,8 @@ h_worker_ready noll 15
 H=$(hb noll)
 t_eq 'no Ollama: heartbeat says "ollama": null' null "$(jq -c .ollama <<<"$H")"
 t_ok "no Ollama: the log says it is not answering" grep -q "not answering" "$T/worker-noll.log"
+t_ok "no environment: the log warns that tool calls have nothing to run them" \
+  grep -q "no environment and no MCP server (--env-cmd, --env-url, --mcp)" "$T/worker-noll.log"
 t_eq "no Ollama: job still queued, nothing claimed" "1 0 queued" \
   "$(llen "$NS:queue:noll") $(llen "$NS:running:noll") $(state NO1)"
 

@@ -59,6 +59,7 @@ TEST(digest_lookup_compares_normalised_names)
     CHECK(modeltab_has_list(h));
     CHECK_EQ_STR(modeltab_digest(h, "llama3"), "d1");
     CHECK_EQ_STR(modeltab_digest(h, "qwen3:8b"), "d2");
+    CHECK_EQ_STR(modeltab_digest(h, "Qwen3:8B"), "d2"); /* Ollama matches names whatever their case */
     CHECK(modeltab_digest(h, "qwen3") == NULL);
     CHECK_EQ_STR(modeltab_version(h), "0.12.6");
     json_t *down = load("{\"ollama\":null}");
