@@ -14,6 +14,7 @@
 #include "grid.h"
 #include "ollopts.h"
 #include "place.h"
+#include "suggest.h"
 #include "xalloc.h"
 
 static const char *const known_fields[] = {
@@ -171,8 +172,11 @@ static int validate(json_t *obj, struct job *j, char err[ERR_LEN])
         for (int i = 0; known_fields[i]; i++)
             known = known || !strcmp(key, known_fields[i]);
         if (!known) {
-            set_err(err, "%s: unknown field (known: id, model, system, turns, max_actions_per_turn, tools, "
-                         "options, keep_alive, history, params, machine, resume, estimate)", key);
+            const char *near = suggest_closest(key, (const char *const *)known_fields,
+                                               sizeof known_fields / sizeof *known_fields - 1, 2);
+            set_err(err, "%.64s: unknown field%s%s%s (known: id, model, system, turns, max_actions_per_turn, tools, "
+                         "options, keep_alive, history, params, machine, resume, estimate)",
+                    key, near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
             return -1;
         }
     }

@@ -426,6 +426,8 @@ TEST(unknown_field_refused_with_its_name)
 {
     BAD(BASE(",\"maxActionsPerTurn\":8"), "maxActionsPerTurn");
     BAD(BASE(",\"temperature\":0.7"), "temperature");
+    BAD(BASE(",\"sytem\":\"x\""), "sytem: unknown field; did you mean system?");
+    BAD(BASE(",\"histroy\":\"carry\""), "did you mean history?");
 }
 
 TEST(spec_of_1_mib_refused)
