@@ -178,3 +178,11 @@ int unit_main(int argc, char **argv)
     printf("%d passed, %d failed, %d skipped\n", n[0], n[1], n[2]);
     return n[1] ? 1 : 0;
 }
+
+json_t *unit_json(const char *text, const char *file, int line)
+{
+    json_error_t je;
+    json_t *o = json_loads(text, JSON_DECODE_ANY, &je);
+    unit_check(o != NULL, file, line, true, "test JSON does not parse: %s: %s", je.text, text);
+    return o;
+}

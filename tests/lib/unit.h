@@ -18,6 +18,7 @@
  * a debugger (the first fatal failure then ends the run).
  *
  * CHECK_* record "file:line: message" and let the test go on; REQUIRE_* end it at once. */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,6 +65,11 @@ const char *unit_tmpdir(void);   /* the test's own temporary directory (also its
 #define CHECK_EQ_STR(a, b) unit_eq_str((a), (b), #a, #b, __FILE__, __LINE__, false)
 #define REQUIRE_EQ_STR(a, b) unit_eq_str((a), (b), #a, #b, __FILE__, __LINE__, true)
 /* s (may be NULL: a failure) contains / does not contain sub. */
+/* A new reference: the JSON text (any value), parsed; the test ends (REQUIRE) when it does not
+ * parse, naming where. */
+json_t *unit_json(const char *text, const char *file, int line);
+#define JSON_OF(text) unit_json((text), __FILE__, __LINE__)
+
 #define CHECK_CONTAINS(s, sub) unit_contains((s), (sub), true, #s, __FILE__, __LINE__, false)
 #define CHECK_NOT_CONTAINS(s, sub) unit_contains((s), (sub), false, #s, __FILE__, __LINE__, false)
 

@@ -7,13 +7,8 @@
 #include "../../worker/chat.h"
 #include "../lib/unit.h"
 
-static json_t *load(const char *text)
-{
-    json_error_t je;
-    json_t *o = json_loads(text, JSON_DECODE_ANY, &je);
-    REQUIRE_MSG(o != NULL, "test JSON does not parse: %s: %s", je.text, text);
-    return o;
-}
+/* load(text): the shared parser of the unit framework (unit.h JSON_OF). */
+#define load(text) JSON_OF(text)
 
 static void check_json_(const char *file, int line, json_t *got, const char *want)
 {

@@ -9,13 +9,8 @@
 
 static char err[ERR_LEN];
 
-static json_t *load(const char *text)
-{
-    json_error_t je;
-    json_t *o = json_loads(text, JSON_DECODE_ANY, &je);
-    REQUIRE_MSG(o != NULL, "test JSON does not parse: %s: %s", je.text, text);
-    return o;
-}
+/* load(text): the shared parser of the unit framework (unit.h JSON_OF). */
+#define load(text) JSON_OF(text)
 
 /* Validates text as one job; the job must hold its own reference (we drop ours at once). */
 static struct job *parse(const char *text)
