@@ -12,13 +12,8 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
-NS0=$TURNQ_NAMESPACE
-D=$H_BIN/dispatcher
-T=$H_DIR
+. "$(dirname "$0")/../lib/cli.sh"
 
-fresh() { export TURNQ_NAMESPACE="${NS0}_$1"; NS=$TURNQ_NAMESPACE; }
-run() { RC=0; "$D" "$@" >"$T/out" 2>"$T/err" || RC=$?; }
-nkeys() { h_cli --scan --pattern "$NS:*" | wc -l | tr -d ' '; }
 has_err() { grep -qE -- "$1" "$T/err"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # ended ID STATE [ERROR]: what a worker does when an experiment ends.

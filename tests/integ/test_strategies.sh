@@ -27,13 +27,8 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
-NS0=$TURNQ_NAMESPACE
-D=$H_BIN/dispatcher
-T=$H_DIR
+. "$(dirname "$0")/../lib/cli.sh"
 
-fresh() { export TURNQ_NAMESPACE="${NS0}_$1"; NS=$TURNQ_NAMESPACE; }
-run() { RC=0; "$D" "$@" >"$T/out" 2>"$T/err" || RC=$?; }
-nkeys() { h_cli --scan --pattern "$NS:*" | wc -l | tr -d ' '; }
 qlen() { h_cli llen "$NS:queue:$1"; }
 # dist M...: the queue lengths of the machines, space separated.
 dist() { local m out=""; for m in "$@"; do out="$out $(qlen "$m")"; done; echo "${out# }"; }

@@ -10,15 +10,8 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
-NS0=$TURNQ_NAMESPACE
-D=$H_BIN/dispatcher
-T=$H_DIR
+. "$(dirname "$0")/../lib/cli.sh"
 
-# fresh NAME: a new, empty namespace for one scenario.
-fresh() { export TURNQ_NAMESPACE="${NS0}_$1"; NS=$TURNQ_NAMESPACE; }
-# run ARGS...: runs the dispatcher; stdout in $T/out, stderr in $T/err, exit code in $RC.
-run() { RC=0; "$D" "$@" >"$T/out" 2>"$T/err" || RC=$?; }
-nkeys() { h_cli --scan --pattern "$NS:*" | wc -l | tr -d ' '; }
 lrange() { h_cli lrange "$1" 0 -1 | tr '\n' ' ' | sed 's/ $//'; }
 zids() { h_cli zrange "$NS:ids" 0 -1 | tr '\n' ' ' | sed 's/ $//'; }
 spec() { h_cli hget "$NS:job:$1" spec; }
