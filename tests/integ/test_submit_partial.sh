@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_submit_partial: a submission that another client disturbs while it writes
-# (dispatcher/submit.c, the chunked path). 10000 ended experiments are replaced with --force; once
+# (dispatcher/submit.c, the chunked path). 30000 ended experiments are replaced with --force; once
 # the submission has begun writing (its first `queued` events appear), the last experiment is put
 # back to `queued` by hand, so its chunk's second read no longer agrees with the check. The
 # submission must stop at that chunk, exit 1, list exactly what it wrote and what it did not, leave
@@ -12,7 +12,7 @@ h_redis_start || exit 1
 NS=$TURNQ_NAMESPACE
 D=$H_BIN/dispatcher
 T=$H_DIR
-N=10000
+N=30000
 
 for k in $(seq 1 $N); do echo "{\"id\": \"P$k\", \"model\": \"qwen3:8b\", \"turns\": [\"old\"]}"; done >"$T/old.jsonl"
 sed 's/"old"/"new"/' "$T/old.jsonl" >"$T/new.jsonl"
