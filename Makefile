@@ -43,7 +43,7 @@ BENCH_OBJS  := $(patsubst %.c,$(O)/%.o,$(wildcard bench/*.c))
 
 BINS := $(BIN)/worker $(BIN)/dispatcher $(BIN)/ollama-sim $(BIN)/warehouse-env
 
-.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps bench FORCE install
+.PHONY: all clean test check check-unit check-integration asan ubsan noopt demo deps deps-demo bench FORCE install
 all: $(BINS) $(UNIT_BINS)
 
 $(O)/version.h: FORCE
@@ -115,7 +115,11 @@ ubsan:
 noopt:
 	$(MAKE) OPT=-O0
 
-demo: deps all
+# The demo needs only the build's packages and what demo.sh runs (tests/deps.sh demo).
+deps-demo:
+	@tests/deps.sh demo
+
+demo: deps-demo all
 	@TURNQ_BIN=$(BIN) examples/demo.sh
 
 bench: deps all $(if $(BENCH_OBJS),$(O)/bench/baseline)
