@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "disp.h"
+
 void modeltab_norm(const char *model, char *out, size_t n)
 {
     const char *slash = strrchr(model, '/');
@@ -116,8 +118,18 @@ void modeltab_short(const char *digest, char out[MODELTAB_SHORT + 1])
     snprintf(out, MODELTAB_SHORT + 1, "%s", digest);
 }
 
-/* The four cells of a row as printed; the digest shortened into sh. */
+/* The four cells of a row as printed: the digest shortened into sh, and every cell on one line
+ * (disp_one_line: the names and version come from the machines' heartbeats). */
+static void cells_raw(json_t *r, char sh[MODELTAB_SHORT + 1], const char *v[4]);
 static void cells(json_t *r, char sh[MODELTAB_SHORT + 1], const char *v[4])
+{
+    static char buf[4][128];
+    cells_raw(r, sh, v);
+    for (int k = 0; k < 4; k++)
+        v[k] = disp_one_line(v[k], buf[k], sizeof buf[k]);
+}
+
+static void cells_raw(json_t *r, char sh[MODELTAB_SHORT + 1], const char *v[4])
 {
     const char *dg = json_string_value(json_object_get(r, "digest"));
     const char *ver = json_string_value(json_object_get(r, "version"));

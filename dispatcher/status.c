@@ -341,7 +341,18 @@ static json_t *reload_list(struct disp *d, const struct strvec *ids, const struc
 
 /* ---- Output ---- */
 
-static const char *or_q(const char *s) { return s ? s : "?"; }
+/* Text a heartbeat reports comes from elsewhere (Ollama's version, a host name): printed on one
+ * line, control characters made spaces (disp_one_line), from a few rotating buffers so that one
+ * printf may hold several. */
+static const char *clean(const char *s)
+{
+    static char bufs[8][256];
+    static int next;
+    char *b = bufs[next++ % 8];
+    return disp_one_line(s, b, sizeof bufs[0]);
+}
+
+static const char *or_q(const char *s) { return s ? clean(s) : "?"; }
 
 static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
@@ -417,7 +428,7 @@ static void print_json(struct disp *d, const struct strvec *names, const struct 
 static const char *hb_str(const struct mstat *m, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(m->hb, key));
-    return s ? s : dflt;
+    return s ? clean(s) : dflt;
 }
 
 static void print_held(const struct mstat *m)

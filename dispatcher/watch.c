@@ -502,10 +502,15 @@ static void build_frame(struct disp *d, const struct ents *es, const struct strv
                     len += (size_t)snprintf(models + len, sizeof models - len, "%s%s", k ? "," : "",
                                             json_string_value(json_object_get(mo, "name")) ?: "?");
             }
+            /* What a heartbeat reports is text from elsewhere (Ollama's version, model names):
+             * one line, control characters made spaces, so it cannot break the screen. */
+            char ver[64], mods[sizeof models];
+            disp_one_line(json_is_object(ol) ? json_string_value(json_object_get(ol, "version")) ?: "?" : "unreachable",
+                          ver, sizeof ver);
+            disp_one_line(models, mods, sizeof mods);
             snprintf(head, sizeof head, "%s: up%s, ollama %s%s%s, %zu/%" JSON_INTEGER_FORMAT
-                     " slots busy%s%s", m->name, age,
-                     json_is_object(ol) ? json_string_value(json_object_get(ol, "version")) ?: "?" : "unreachable",
-                     models[0] ? " " : "", models, busy, json_integer_value(json_object_get(m->hb, "slots")),
+                     " slots busy%s%s", m->name, age, ver,
+                     mods[0] ? " " : "", mods, busy, json_integer_value(json_object_get(m->hb, "slots")),
                      json_is_true(json_object_get(m->hb, "draining")) ? ", draining" : "",
                      json_is_true(json_object_get(m->hb, "breaker_open")) ? ", BREAKER OPEN" : "");
         } else if (m->up) {

@@ -147,4 +147,15 @@ t_eq "--interval 0 is a usage error (exit 2)" 2 $?
 h_disp watch --sweep "$T/nonexistent.json" --once >/dev/null 2>"$T/bad2.err"
 t_eq "--sweep of a missing file: exit 2" 2 $?
 t_ok "  ... naming it" grep -q "nonexistent.json" "$T/bad2.err"
+
+# What a heartbeat reports comes from elsewhere: a line break in Ollama's version string (or an
+# escape code) stays on the machine's one line.
+h_sim_start odd --version-string $'0.1\n\033[2J2' || exit 1
+h_worker_start odd
+h_worker_ready odd || t_fail "odd worker up"
+"$H_BIN/dispatcher" watch --once >"$T/odd.txt" 2>&1
+t_ok "a version with a line break: one line for the machine" grep -q '^odd: up.*ollama 0\.1 .*2' "$T/odd.txt"
+t_ok "  ... and no escape code reaches the output" bash -c "! grep -q \$'\\033' '$T/odd.txt'"
+"$H_BIN/dispatcher" status >"$T/odd-status.txt" 2>&1
+t_ok "status too: no escape code from a heartbeat" bash -c "! grep -q \$'\\033' '$T/odd-status.txt'"
 exit $((H_FAILS > 0))

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,5 +180,11 @@ int opts_parse(int argc, char **argv, struct sim_opts *o, char err[ERR_LEN])
         set_err(err, "--version-string: must not be empty");
         return -1;
     }
+    json_t *v = json_string(o->version); /* NULL when not UTF-8: JSON could not carry it */
+    if (!v) {
+        set_err(err, "--version-string: must be UTF-8 text");
+        return -1;
+    }
+    json_decref(v);
     return 0;
 }
