@@ -672,11 +672,6 @@ json_t *grid_job(const struct grid *g, size_t k, json_t **set_out, char **label_
 
 /* ---- Default ids ---- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Appends s[0, n) with every run of bytes outside the id charset as one "_", dropped at either
  * end ("Be terse, please!" gives "Be_terse_please"). */
 static void slug_append(struct buf *b, const char *s, size_t n)
@@ -698,13 +693,9 @@ static void slug_append(struct buf *b, const char *s, size_t n)
 
 char *grid_default_id(const json_t *set)
 {
-    size_t n = json_object_size(set), k = 0;
-    const char **keys = xcalloc(n + 1, sizeof *keys);
-    const char *key;
+    size_t n = json_object_size(set);
+    const char **keys = numfmt_sorted_keys(set);
     json_t *v;
-    json_object_foreach((json_t *)set, key, v)
-        keys[k++] = key;
-    qsort(keys, n, sizeof *keys, cmp_str);
 
     struct buf slug = {0}, hashin = {0};
     char num[NUMFMT_LEN];

@@ -83,18 +83,25 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+const char **numfmt_sorted_keys(const json_t *o)
+{
+    size_t n = json_object_size(o), k = 0;
+    const char **keys = xcalloc(n + 1, sizeof *keys);
+    const char *key;
+    json_t *e;
+    json_object_foreach((json_t *)o, key, e)
+        keys[k++] = key;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    return keys;
+}
+
 static void dump(struct buf *b, const json_t *v)
 {
     char num[NUMFMT_LEN];
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        size_t n = json_object_size(v), k = 0;
-        const char **keys = xcalloc(n + 1, sizeof *keys);
-        const char *key;
-        json_t *e;
-        json_object_foreach((json_t *)v, key, e)
-            keys[k++] = key;
-        qsort(keys, n, sizeof *keys, cmp_str);
+        size_t n = json_object_size(v);
+        const char **keys = numfmt_sorted_keys(v);
         buf_puts(b, "{");
         for (size_t i = 0; i < n; i++) {
             json_t *ks = json_string(keys[i]);

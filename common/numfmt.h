@@ -19,4 +19,9 @@ char *numfmt_real(double x, char buf[NUMFMT_LEN]);
  * give the same text; 1 and 1.0 differ, as they do for jansson. */
 char *numfmt_dumps(const json_t *v);
 
+/* The keys of object o in byte order (the order numfmt_dumps writes them), in a new array of
+ * json_object_size(o) + 1 entries, NULL-terminated; the keys are borrowed from o. Caller frees
+ * the array. */
+const char **numfmt_sorted_keys(const json_t *o);
+
 #endif

@@ -594,6 +594,20 @@ out:
     return rc;
 }
 
+int disp_events_tail(struct disp *d, char *last, size_t n)
+{
+    redisReply *r;
+    snprintf(last, n, "0-0");
+    int rc = disp_call(d, &r, "XREVRANGE", key_events(d->ns).s, "+", "-", "COUNT", "1", NULL);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(last, n, "%s", r->element[0]->element[0]->str);
+    freeReplyObject(r);
+    return 0;
+}
+
 int disp_all_ids(struct disp *d, struct strvec *out)
 {
     redisReply *r;

@@ -123,6 +123,10 @@ int disp_machines(struct disp *d, struct strvec *out);
 /* Appends every id of NS:ids, in submission order, to out. Returns 0 or an exit code. */
 int disp_all_ids(struct disp *d, struct strvec *out);
 
+/* The id of NS:events' newest entry into last (size n; "0-0" when the stream is empty), for
+ * XREAD to follow what comes after it. Returns 0 or an exit code after printing. */
+int disp_events_tail(struct disp *d, char *last, size_t n);
+
 /* The weight --machines gives `machine` ("gpu1=2"), 1 when it names none or is not given. */
 double disp_weight(const struct disp *d, const char *machine);
 

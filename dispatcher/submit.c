@@ -942,13 +942,14 @@ static int submit_run(struct disp *d, const char **args, int nargs)
         goto out;
     for (size_t i = 0; i < list.n; i++)
         p[i].mixed = gate_mixed(gate, i);
-    rc = all_fixed(p, list.n) ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab);
+    bool chunked = all_fixed(p, list.n); /* else least-loaded or model places some: the script */
+    rc = chunked ? run_chunked(d, p, list.n, &tab) : run_script(d, p, list.n, &tab);
     bool unwritten = false;
     for (size_t i = 0; i < list.n; i++)
         unwritten = unwritten || p[i].verdict == V_UNWRITTEN;
     if (rc && !unwritten)
         goto out;
-    if (!all_fixed(p, list.n) && !opt_dry_run && (rc = write_grids(d, p, list.n)))
+    if (!chunked && !opt_dry_run && (rc = write_grids(d, p, list.n)))
         goto out;
 
     size_t count[V_COUNT] = {0};

@@ -350,13 +350,8 @@ static int wait_run(struct disp *d, const char **args, int nargs)
     char last[64];
 resync:
     /* 1. the stream position first, 2. then the states (see the top of the file). */
-    snprintf(last, sizeof last, "0-0");
-    if ((rc = disp_call(d, &r, "XREVRANGE", key_events(d->ns).s, "+", "-", "COUNT", "1", NULL)))
+    if ((rc = disp_events_tail(d, last, sizeof last)))
         goto out;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(last, sizeof last, "%s", r->element[0]->element[0]->str);
-    freeReplyObject(r);
 
     if (fixed) {
         for (size_t i = 0; i < fixed_ids.n; i++)

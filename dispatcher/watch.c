@@ -728,14 +728,9 @@ static int watch_run(struct disp *d, const char **args, int nargs)
 
     /* The stream position first, so that a change made while the first frame is read is an
      * event afterwards. */
-    char last[64] = "0-0";
-    redisReply *r;
-    if ((rc = disp_call(d, &r, "XREVRANGE", key_events(d->ns).s, "+", "-", "COUNT", "1", NULL)))
+    char last[64];
+    if ((rc = disp_events_tail(d, last, sizeof last)))
         goto out;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(last, sizeof last, "%s", r->element[0]->element[0]->str);
-    freeReplyObject(r);
 
     if (tty)
         fputs("\033[?1049h\033[?25l", stdout); /* alternate screen, cursor hidden */
