@@ -1,4 +1,4 @@
-/* batch: one EVAL of a small interpreter script: check the fence, then run each command.
+/* batch: one EVALSHA (rscript.h) of a small interpreter script: check the fence, then run each command.
  * ARGV is: token, attempt ("" for no attempt check), the experiment id (for the running-list
  * check), "1" for best effort, the job's expected `turn` ("" for none), then per command its
  * argument count and arguments. Scripts are atomic in Redis, so the fence and the writes cannot be separated. */
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rscript.h"
 #include "xalloc.h"
 
 static const char fence_script[] =
@@ -18,11 +19,12 @@ static const char fence_script[] =
      * and much cheaper than decoding a heartbeat that lists every running experiment. */
     "if not string.find(string.sub(hb, 1, 256), '\"token\":\"' .. ARGV[1] .. '\"', 1, true) then\n"
     "  return redis.error_reply('FENCED another worker holds the machine') end\n"
-    "if KEYS[2] and ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[2] then\n"
+    "local job = KEYS[2] and redis.call('HMGET', KEYS[2], 'attempts', 'turn')\n"
+    "if job and ARGV[2] ~= '' and job[1] ~= ARGV[2] then\n"
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
     "if KEYS[3] and not redis.call('LPOS', KEYS[3], ARGV[3]) then\n"
     "  return redis.error_reply('FENCED the experiment is no longer in this machine\\'s running list (recovered or cancelled)') end\n"
-    "if KEYS[2] and ARGV[5] ~= '' and (redis.call('HGET', KEYS[2], 'turn') or '0') ~= ARGV[5] then\n"
+    "if job and ARGV[5] ~= '' and (job[2] or '0') ~= ARGV[5] then\n"
     "  return redis.error_reply('FENCED the experiment is not at the turn this write expects') end\n"
     "local call = ARGV[4] == '1' and redis.pcall or redis.call\n"
     "local out, i = {}, 6\n"
@@ -110,14 +112,15 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
 {
     if (!job_key)
         running_key = NULL; /* the running-list check comes with the job check */
-    int argc = 11 + b->argc; /* EVAL script numkeys, 3 keys, token attempt id mode turn, the commands */
+    static struct rscript fence;
+    if (!fence.body)
+        rscript_init(&fence, fence_script);
+    int argc = 9 + b->argc; /* numkeys, 3 keys, token attempt id mode turn, the commands */
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
     char attempt_s[16] = "";
     if (job_key && attempt > 0)
         snprintf(attempt_s, sizeof attempt_s, "%d", attempt);
     int k = 0;
-    argv[k++] = "EVAL";
-    argv[k++] = fence_script;
     argv[k++] = running_key ? "3" : job_key ? "2" : "1";
     argv[k++] = heartbeat_key;
     if (job_key)
@@ -131,7 +134,7 @@ void batch_exec(struct batch *b, struct rconn *rc, const char *heartbeat_key, co
     argv[k++] = job_key ? b->expect_turn : "";
     for (int i = 0; i < b->argc; i++)
         argv[k++] = b->argv[i];
-    rconn_command_argv(rc, cb, arg, k, argv, NULL);
+    rscript_eval(rc, &fence, cb, arg, k, argv, NULL);
     free(argv);
     batch_free(b);
 }

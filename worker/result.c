@@ -61,7 +61,7 @@ json_t *result_build(const struct result_in *in)
         et += json_integer_value(json_object_get(t, "eval_tokens"));
         reloads += (long long)json_array_size(json_object_get(t, "reload_calls"));
     }
-    json_object_set_new(res, "turns", json_deep_copy(in->turns));
+    json_object_set(res, "turns", in->turns); /* shared: the result is dumped and dropped */
     json_object_set_new(res, "totals", json_pack("{s:I, s:I, s:I, s:I, s:I}", "turns", (json_int_t)json_array_size(in->turns),
                                                  "calls", (json_int_t)calls, "actions", (json_int_t)actions,
                                                  "prompt_tokens", (json_int_t)pt, "eval_tokens", (json_int_t)et));

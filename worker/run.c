@@ -103,10 +103,19 @@ struct run {
     void *done_arg;
     ev_idle finish_idle;           /* calls done outside our own callbacks */
     enum run_outcome outcome;
+
+    /* the next turn's first call, built while this turn's commit is in flight (on_prep_idle) */
+    ev_idle prep_idle;
+    int next_turn;                 /* the turn next_messages and next_body are for (0: none) */
+    json_t *next_messages;
+    char *next_body;
 };
 
 static void next_turn(struct run *r);
 static void do_call(struct run *r);
+static json_t *turn_messages(struct run *r, const char *prompt, json_t *conversation);
+static char *call_body(struct run *r, json_t *messages);
+static void drop_prepared(struct run *r);
 static void run_tools(struct run *r);
 static void finish(struct run *r, const char *status, const char *error);
 static void attempt_failed(struct run *r, const char *error, bool retryable);
@@ -442,6 +451,7 @@ static void on_committed(struct rconn *rc, redisReply *reply, void *arg)
         json_decref(record);
         return;
     }
+    ev_idle_stop(r->ctx.loop, &r->prep_idle); /* answered before the loop was idle: nothing prepared */
     r->committed = r->turn;
     json_array_append_new(r->turn_records, record);
     if (r->ctx.on_progress)
@@ -483,6 +493,10 @@ static void commit_turn(struct run *r, const char *stop)
     c->r = r;
     c->record = record;
     run_exec(r, b, on_committed, c);
+    /* Without an environment the next prompt is already known: its call can be made ready
+     * while Redis works. */
+    if (!r->env && r->job->turn_prompts && r->turn < r->job->nturns)
+        ev_idle_start(r->ctx.loop, &r->prep_idle);
     free(rec_text);
     free(msgs_text);
     log_debug("job=%s turn %d committed: %s after %d calls", r->id, r->turn, stop, r->calls);
@@ -734,19 +748,17 @@ static void do_call(struct run *r)
         return;
     }
     set_state(r, RUN_CALLING);
-    json_t *body = json_pack("{s:s, s:O, s:b}", "model", r->job->model, "messages", r->messages, "stream", 1);
-    if (json_array_size(r->tools))
-        json_object_set(body, "tools", r->tools);
-    if (r->job->options)
-        json_object_set(body, "options", r->job->options);
-    if (r->job->keep_alive)
-        json_object_set(body, "keep_alive", r->job->keep_alive);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text;
+    if (r->next_body && r->next_turn == r->turn && r->calls == 0) {
+        text = r->next_body; /* built by on_prep_idle from the same messages */
+        r->next_body = NULL;
+    } else {
+        text = call_body(r, r->messages);
+    }
     json_decref(r->sent_options);
     json_decref(r->sent_keep_alive);
-    r->sent_options = json_incref(json_object_get(body, "options")); /* for the turn record */
-    r->sent_keep_alive = json_incref(json_object_get(body, "keep_alive"));
-    json_decref(body);
+    r->sent_options = json_incref(r->job->options); /* for the turn record */
+    r->sent_keep_alive = json_incref(r->job->keep_alive);
 
     char url[1100], h_exp[200], h_turn[64], prefix[64];
     snprintf(url, sizeof url, "%s/api/chat", r->ctx.ollama_url);
@@ -766,17 +778,78 @@ static void do_call(struct run *r)
     free(text);
 }
 
+/* The request body of a call that sends `messages`. */
+static char *call_body(struct run *r, json_t *messages)
+{
+    json_t *body = json_pack("{s:s, s:O, s:b}", "model", r->job->model, "messages", messages, "stream", 1);
+    if (json_array_size(r->tools))
+        json_object_set(body, "tools", r->tools);
+    if (r->job->options)
+        json_object_set(body, "options", r->job->options);
+    if (r->job->keep_alive)
+        json_object_set(body, "keep_alive", r->job->keep_alive);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(body);
+    return text;
+}
+
 /* ---- Turns ---- */
+
+/* What a turn's first call sends: the conversation so far (history carry) or the system
+ * message, then the prompt as the user message, last. */
+static json_t *turn_messages(struct run *r, const char *prompt, json_t *conversation)
+{
+    json_t *messages = json_array();
+    if (r->job->history == JOB_HISTORY_CARRY && conversation)
+        json_array_extend(messages, conversation);
+    else if (r->job->system)
+        json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", r->job->system));
+    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", prompt));
+    return messages;
+}
+
+static void drop_prepared(struct run *r)
+{
+    json_decref(r->next_messages);
+    free(r->next_body);
+    r->next_messages = NULL;
+    r->next_body = NULL;
+    r->next_turn = 0;
+}
+
+/* The next turn's first call, made ready while this turn's commit is on its way to Redis: run
+ * from an idle watcher, so only after the commit has been written and only if its answer has
+ * not come back yet (on_committed stops it). The call is still sent only once the commit is
+ * acknowledged (do_call, from on_committed): a turn never reaches Ollama before the previous
+ * one is durable. A stop or cancel, or a failed commit, leaves it unused. */
+static void on_prep_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct run *r = w->data;
+    ev_idle_stop(loop, w);
+    if (r->state != RUN_COMMITTING || r->stopping || r->cancelling)
+        return;
+    drop_prepared(r);
+    int turn = r->turn + 1;
+    const char *prompt = json_string_value(json_array_get(r->job->turn_prompts, (size_t)turn - 1));
+    if (!prompt)
+        return;
+    /* on_committed makes this turn's messages the conversation, as used here */
+    r->next_messages = turn_messages(r, prompt, r->messages);
+    r->next_body = call_body(r, r->next_messages);
+    r->next_turn = turn;
+}
 
 static void begin_turn(struct run *r, const char *prompt)
 {
-    r->messages = json_array();
-    if (r->job->history == JOB_HISTORY_CARRY && r->conversation)
-        json_array_extend(r->messages, r->conversation);
-    else if (r->job->system)
-        json_array_append_new(r->messages, json_pack("{s:s, s:s}", "role", "system", "content", r->job->system));
-    json_t *user = json_pack("{s:s, s:s}", "role", "user", "content", prompt);
-    json_array_append(r->messages, user);
+    if (r->next_messages && r->next_turn == r->turn && !r->env) {
+        r->messages = r->next_messages; /* on_prep_idle's: the same prompt and conversation */
+        r->next_messages = NULL;
+    } else {
+        drop_prepared(r);
+        r->messages = turn_messages(r, prompt, r->conversation);
+    }
+    json_t *user = json_incref(json_array_get(r->messages, json_array_size(r->messages) - 1));
     r->turn_msgs = json_array();
     /* The first turn of a carried conversation also records the system message, so that the
      * transcript alone rebuilds the whole conversation on resume. */
@@ -1132,6 +1205,8 @@ struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, r
     r->retry.data = r;
     ev_idle_init(&r->finish_idle, on_finish_idle);
     r->finish_idle.data = r;
+    ev_idle_init(&r->prep_idle, on_prep_idle);
+    r->prep_idle.data = r;
     set_state(r, RUN_LOADING);
     rconn_command(ctx->redis, on_hash, r, "HGETALL %s", key_job(ctx->ns, id).s);
     return r;
@@ -1146,6 +1221,8 @@ void run_free(struct run *r)
     ollama_health_cancel(r->health);
     ev_timer_stop(r->ctx.loop, &r->retry);
     ev_idle_stop(r->ctx.loop, &r->finish_idle);
+    ev_idle_stop(r->ctx.loop, &r->prep_idle);
+    drop_prepared(r);
     env_kill(r->env);
     mcpset_kill(r->mcp);
     clear_turn(r);
