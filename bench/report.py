@@ -347,7 +347,8 @@ def submission(raw, out, targets):
         return
     s = rows[-1]
     print("== 3. Submission: %d small jobs through dispatcher submit (--machines m1..m4, hash)" % s["jobs"])
-    print("   beside redis-benchmark -t lpush -n 100000 -P 64 -q on the same server")
+    print("   beside redis-benchmark -t lpush -n 100000 -P 64 -q on the same server (the best of %d runs)"
+          % s.get("lpush_runs", 1))
     rate = s["jobs"] / (s["ms"] / 1000.0) if s["ms"] else 0
     lp = s.get("lpush_per_s")
     ratio = rate / lp if lp else None
