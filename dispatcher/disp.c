@@ -272,6 +272,14 @@ static int check_reply(struct disp *d, redisReply *r, const char *cmd)
         freeReplyObject(r);
         return EXIT_REDIS;
     }
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "WRONGTYPE", 9)) {
+        /* Nothing turnq writes makes this: something else keeps its own data under the name. */
+        disp_errf("Redis refused %s: %s (a key in namespace %s is not what turnq keeps there: another "
+                  "program may use the namespace; look with redis-cli TYPE KEY, or give turnq a "
+                  "namespace of its own with --namespace)", cmd, r->str, d->ns);
+        freeReplyObject(r);
+        return EXIT_RUNTIME;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         disp_errf("Redis refused %s: %s", cmd, r->str);
         freeReplyObject(r);

@@ -308,6 +308,7 @@ for sub in status metrics; do
   run $sub
   t_eq "wrong type: $sub exits 1" 1 "$RC"
   t_ok "wrong type: $sub names the key" grep -q "Redis refused LLEN $NS:queue:gpu1: WRONGTYPE" "$T/err"
+  t_ok "wrong type: $sub says what to do" grep -q "look with redis-cli TYPE KEY, or give turnq a namespace of its own with --namespace" "$T/err"
 done
 
 for sub in status results wait "route A1"; do
