@@ -73,8 +73,9 @@ static const char takeover_script[] =
  * takes the never-started, unpinned one with the largest `estimate` (1 when absent): an idle
  * machine starts the longest work left, as longest-first list scheduling does, while submit
  * queues each machine's experiments largest first, so what is left to steal at the end of a
- * sweep is short. Ties go to the longer queue, then to the entry nearest the back, so without
- * estimates it takes the last entry of the longest queue, leaving the head to its own machine.
+ * sweep is short. Ties go to the longer queue (then the smaller name), then to the entry nearest
+ * the back, so without estimates it takes the last entry of the longest queue, leaving the head
+ * to its own machine. Specs are decoded (for the pin) best candidate first, usually just one.
  * Its own queue first: a submission that filled it since the last LMOVE is claimed here (not a
  * steal), so a thief never takes another's work while it has its own.
  * KEYS: machines set, our running list, events, our queue. ARGV: queue key prefix, job key
@@ -82,24 +83,31 @@ static const char takeover_script[] =
 static const char steal_script[] =
     "local own = redis.call('LMOVE', KEYS[4], KEYS[2], 'RIGHT', 'LEFT')\n"
     "if own then return own end\n"
-    "local best, bestm, beste, bestlen = nil, nil, 0, 0\n"
+    "local c = {}\n"
     "for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
     "  if m ~= ARGV[3] then\n"
     "    local q = ARGV[1] .. m\n"
     "    local n = redis.call('LLEN', q)\n"
-    "    for _, id in ipairs(n > 0 and redis.call('LRANGE', q, 0, tonumber(ARGV[5]) - 1) or {}) do\n"
-    "      local h = redis.call('HMGET', ARGV[2] .. id, 'attempts', 'turn', 'spec', 'state', 'estimate')\n"
-    "      local e = tonumber(h[5])\n"
-    "      if not e or e <= 0 then e = 1 end\n"
-    "      if (h[1] == false or h[1] == '0') and (h[2] == false or h[2] == '0') and h[4] == 'queued'\n"
-    "         and (e > beste or (e == beste and n > bestlen)) then\n"
-    "        local ok, spec = pcall(cjson.decode, h[3] or '')\n"
-    "        if ok and type(spec) == 'table' and spec.machine == nil then\n"
-    "          best, bestm, beste, bestlen = id, m, e, n\n"
-    "        end\n"
+    "    for k, id in ipairs(n > 0 and redis.call('LRANGE', q, 0, tonumber(ARGV[5]) - 1) or {}) do\n"
+    "      local h = redis.call('HMGET', ARGV[2] .. id, 'attempts', 'turn', 'state', 'estimate')\n"
+    "      if (h[1] == false or h[1] == '0') and (h[2] == false or h[2] == '0') and h[3] == 'queued' then\n"
+    "        local e = tonumber(h[4])\n"
+    "        if not e or e <= 0 then e = 1 end\n"
+    "        c[#c + 1] = {id = id, m = m, e = e, n = n, k = k}\n"
     "      end\n"
     "    end\n"
     "  end\n"
+    "end\n"
+    /* Best first; only then the spec, for the pin: one decode in the usual case. */
+    "table.sort(c, function(x, y)\n"
+    "  if x.e ~= y.e then return x.e > y.e end\n"
+    "  if x.n ~= y.n then return x.n > y.n end\n"
+    "  if x.m ~= y.m then return x.m < y.m end\n"
+    "  return x.k < y.k end)\n"
+    "local best, bestm\n"
+    "for _, x in ipairs(c) do\n"
+    "  local ok, spec = pcall(cjson.decode, redis.call('HGET', ARGV[2] .. x.id, 'spec') or '')\n"
+    "  if ok and type(spec) == 'table' and spec.machine == nil then best, bestm = x.id, x.m break end\n"
     "end\n"
     "if not best then return false end\n"
     "local jk = ARGV[2] .. best\n"

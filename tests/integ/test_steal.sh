@@ -11,7 +11,9 @@
 #    after a crash leaves it), one in another state: they stay in their queue, no `placed`, no
 #    stolen event, the thief's sim never saw them;
 #  - without estimates: the back (last entry) of the longest queue, as before;
-#  - the thief's own queue first: its own experiments run before any steal.
+#  - the thief's own queue first: its own experiments run before any steal;
+#  - three thieves (2 slots each) on one queue of 24 at once: each experiment stolen once, done in
+#    one attempt, its calls on exactly one sim, the one its job hash names (the steal is atomic).
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 h_redis_start || exit 1
@@ -94,5 +96,31 @@ h_cli sadd "$NS:machines" gpu1 >/dev/null
 thief
 t_eq "own queue first: its own two, then the steal" "O1 O2 BIG" "$(claims)"
 t_eq "own queue first: only BIG was stolen" "BIG:gpu2" "$(stolen)"
+
+# ---- three thieves at once: each experiment stolen once, run on one machine ----
+fresh race
+for k in $(seq 1 24); do job "R$k" "\"estimate\": $(( (k * 7) % 5 + 1 ))"; done >"$T/race.jsonl"
+"$H_BIN/dispatcher" submit --machines gpu1 "$T/race.jsonl" >/dev/null 2>&1
+h_cli sadd "$NS:machines" gpu1 >/dev/null
+h_sim_start gpu4 --actions 0 --latency-ms 5 || exit 1
+h_sim_start gpu5 --actions 0 --latency-ms 5 || exit 1
+: >"$SIM_LOG_gpu2"
+tpids=()
+for m in gpu2 gpu4 gpu5; do
+  eval "url=\$SIM_URL_$m"
+  "$H_BIN/worker" --machine "$m" --ollama "$url" --slots 2 --steal --exit-when-idle >>"$T/worker-$m.log" 2>&1 &
+  H_PIDS+=("$!"); tpids+=("$!")
+done
+t_ok "race: the three thieves exit once all is taken" h_wait 20 "! kill -0 ${tpids[0]} && ! kill -0 ${tpids[1]} && ! kill -0 ${tpids[2]}"
+t_eq "race: 24 stolen events, 24 distinct ids" "24 24" \
+  "$(stolen | wc -w | tr -d ' ') $(stolen | tr ' ' '\n' | cut -d: -f1 | sort -u | wc -l | tr -d ' ')"
+t_eq "race: all done, each in one attempt" "24" \
+  "$(for k in $(seq 1 24); do echo "$(f "R$k" state)/$(f "R$k" attempts)"; done | grep -c '^done/1$')"
+t_eq "race: each experiment's calls on exactly one sim, the one its job hash names" "" \
+  "$(for m in gpu2 gpu4 gpu5; do eval "log=\$SIM_LOG_$m"; jq -r --arg m "$m" 'select(.path == "/api/chat") | "\(.experiment) \($m)"' "$log"; done |
+     sort -u | awk '{n[$1]++; m[$1] = $2} END {for (k in n) if (n[k] != 1) print k}'
+     for k in $(seq 1 24); do m=$(f "R$k" machine); eval "log=\$SIM_LOG_$m"; jq -se --arg e "R$k" 'any(.[]; .experiment == $e)' "$log" >/dev/null || echo "R$k"; done)"
+t_eq "race: gpu1's queue empty, no running list left" "0 0 0 0" \
+  "$(h_cli llen "$NS:queue:gpu1") $(h_cli llen "$NS:running:gpu2") $(h_cli llen "$NS:running:gpu4") $(h_cli llen "$NS:running:gpu5")"
 
 exit "$H_FAILS"
