@@ -113,7 +113,8 @@ def scaling(raw, meta, out, targets, problems):
     print("   speedup = makespan on 1 / makespan on N; placement = experiments per machine;")
     print("   busiest = the emulated work the busiest machine ran: what its placement allows at best")
     if meta.get("least_loaded_estimates"):
-        print("   least-loaded runs submit the same sweep with each experiment's \"estimate\" set to its turn count")
+        print("   least-loaded and hash+steal runs submit the same sweep with each experiment's \"estimate\" set to")
+        print("   its turn count")
     hdr = "   %-9s %-12s %-5s %9s %8s %8s %8s %7s %8s  %-11s %s" % (
         "lengths", "strategy", "N", "makespan", "emul.min", "ideal", "busiest", "speedup", "effic.", "placement", "")
     print(hdr)

@@ -181,7 +181,11 @@ scale_run() {
   if [ "$ok" = 1 ]; then
     t0=$(now_ms)
     local input=$B_RUNS/sweep-$dist.json
-    [ "$strat" = least-loaded ] && [ -f "$B_RUNS/sweep-$dist-estimate.json" ] && input=$B_RUNS/sweep-$dist-estimate.json
+    # least-loaded places by the estimates; submit queues each machine's experiments largest
+    # estimate first and a --steal worker takes the largest never-started one: both get them.
+    case $strat in least-loaded | hash+steal)
+      [ -f "$B_RUNS/sweep-$dist-estimate.json" ] && input=$B_RUNS/sweep-$dist-estimate.json ;;
+    esac
     if ! "$H_BIN/dispatcher" submit --strategy "$sub" --machines "$list" "$input" \
          >"$dir/submit.out" 2>&1; then ok=0; err="submit failed: $(tail -1 "$dir/submit.out")"; fi
   fi

@@ -73,8 +73,9 @@ static const struct cfg_opt submit_opts[] = {
  * The jobs with a fixed machine (pins; all of them under hash and mod) are counted first; then
  * the others are placed longest first (largest estimate first, ties in input order: with alike
  * estimates that is input order), which balances the sums far better than input order does
- * (longest-processing-time-first list scheduling); the queues still receive every job in input
- * order.
+ * (longest-processing-time-first list scheduling). The writes, and so each queue, go largest
+ * estimate first too (ties in input order: with alike estimates, input order), as the chunked
+ * path writes them (write_order).
  * least-loaded: each job goes to the candidate whose (load + estimate) / weight is smallest, ties
  * to the smaller name; the loads grow as jobs are placed.
  * model: among the candidates that may run the job's model (their live heartbeat's
@@ -175,7 +176,7 @@ static const char submit_lua[] =
     "  return near or can or any\n"
     "end\n"
     /* First the jobs whose machine is fixed (pins, hash, mod), then the others longest first
-     * (ties in input order); the queues still get them in input order, below. */
+     * (ties in input order); the writes below go largest estimate first as well. */
     "local free = {}\n"
     "local function place(i, m)\n"
     "  local a = AJ + (i - 1) * 6\n"
@@ -197,7 +198,12 @@ static const char submit_lua[] =
     "for _, i in ipairs(free) do place(i, 0) end\n"
     "for m = 1, nm do out[#out + 1] = loads[m] end\n"
     "if conflicts > 0 or dry then return out end\n"
-    "for i = 1, n do\n"
+    /* The writes, and so each queue, largest estimate first (ties in input order). */
+    "local ord = {}\n"
+    "for i = 1, n do ord[i] = i end\n"
+    "table.sort(ord, function(x, y) local ex, ey = estimate_of(x), estimate_of(y)\n"
+    "  if ex ~= ey then return ex > ey end return x < y end)\n"
+    "for _, i in ipairs(ord) do\n"
     "  local o = (i - 1) * 4\n"
     "  local v, m = out[o + 1], out[o + 4]\n"
     "  if v == 'new' or v == 'replace' then\n"
@@ -234,8 +240,9 @@ static const char submit_lua[] =
  *      lock keeps other submissions out, so what can change a hash here is another command
  *      (retry, cancel) on an ended experiment being replaced: then the submission stops at that
  *      chunk and says exactly what it wrote, exit 1.
- * The chunk's ids go into NS:ids and the queues with one variadic ZADD and one LPUSH per machine,
- * in input order. */
+ * The chunk's ids go into NS:ids and the queues with one variadic ZADD and one LPUSH per machine.
+ * The chunks take the experiments largest estimate first (write_order; input order when the
+ * estimates are alike); NS:ids scores them by input position all the same. */
 #define SUBMIT_CHUNK 1000   /* experiments per pipelined read batch */
 #define SUBMIT_TX_CHUNK 100 /* experiments per transaction: WATCH costs O(n^2) in the keys watched */
 #define SUBMIT_TX_TRIES 10  /* a chunk whose keys others keep touching: give up after this */
@@ -782,6 +789,42 @@ static void lock_release(struct disp *d)
     lock_token[0] = '\0';
 }
 
+/* The order a submission's experiments are written in, and so each queue receives them: largest
+ * estimate first, ties in input order (the submit script does the same). A machine then runs its
+ * longest work first and what waits at the back of its queue, where a --steal worker takes from,
+ * is short: longest-first list scheduling. Returns the permutation, or NULL when every estimate is
+ * the same (input order, the usual case: no estimates). */
+struct order_key {
+    double estimate;
+    size_t i;
+};
+
+static int by_estimate(const void *a, const void *b)
+{
+    const struct order_key *x = a, *y = b;
+    if (x->estimate != y->estimate)
+        return x->estimate > y->estimate ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static size_t *write_order(const struct placed *p, size_t n)
+{
+    bool uniform = true;
+    for (size_t i = 1; i < n && uniform; i++)
+        uniform = p[i].job->estimate == p[0].job->estimate;
+    if (uniform)
+        return NULL;
+    struct order_key *k = xcalloc(n, sizeof *k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct order_key){p[i].job->estimate, i};
+    qsort(k, n, sizeof *k, by_estimate);
+    size_t *ord = xcalloc(n, sizeof *ord);
+    for (size_t i = 0; i < n; i++)
+        ord[i] = k[i].i;
+    free(k);
+    return ord;
+}
+
 static int run_chunked(struct disp *d, struct placed *p, size_t n, const struct mtable *t)
 {
     char at[TIMEFMT_ISO_LEN];
@@ -811,22 +854,35 @@ static int run_chunked(struct disp *d, struct placed *p, size_t n, const struct 
     free(v);
     if (rc || conflicts || opt_dry_run || writes == 0)
         return rc;
-    /* 2. write, chunk by chunk, renewing the submission lock as it goes. */
+    /* 2. write, chunk by chunk, renewing the submission lock as it goes, largest estimate first
+     * (write_order): w[k] is p[ord[k]], shallow copies the chunks only read. */
+    size_t *ord = write_order(p, n);
+    struct placed *w = p;
+    if (ord) {
+        w = xcalloc(n, sizeof *w);
+        for (size_t k = 0; k < n; k++)
+            w[k] = p[ord[k]];
+    }
     bool changed = false;
     size_t from = 0;
     for (; from < n; from += SUBMIT_TX_CHUNK) {
         if ((rc = lock_renew(d)))
             break;
-        rc = write_chunk(d, p + from, n - from < SUBMIT_TX_CHUNK ? n - from : SUBMIT_TX_CHUNK, t, at, &changed);
+        rc = write_chunk(d, w + from, n - from < SUBMIT_TX_CHUNK ? n - from : SUBMIT_TX_CHUNK, t, at, &changed);
         if (rc || changed)
             break;
     }
     if (changed || rc) {
         /* What was not written, from the chunk that stopped it on: reported, exit non-zero. */
-        for (size_t i = from; i < n; i++)
-            if (p[i].verdict == V_NEW || p[i].verdict == V_REPLACE)
-                p[i].verdict = V_UNWRITTEN;
+        for (size_t k = from; k < n; k++) {
+            struct placed *q = ord ? &p[ord[k]] : &p[k];
+            if (q->verdict == V_NEW || q->verdict == V_REPLACE)
+                q->verdict = V_UNWRITTEN;
+        }
     }
+    if (ord)
+        free(w);
+    free(ord);
     return rc;
 }
 
@@ -1028,8 +1084,7 @@ const struct disp_cmd submit_cmd = {
         "  least-loaded  longest \"estimate\" first, each to the machine with the least outstanding\n"
         "                work (the sum of the estimates of what is queued and running there, 1 per\n"
         "                experiment without one) per weight, counting what this submission placed\n"
-        "                so far; decided in the same atomic script as the writes; the queues still\n"
-        "                get the experiments in input order\n"
+        "                so far; decided in the same atomic script as the writes\n"
         "  model         keep each machine on few models: prefer a machine where the experiment's\n"
         "                model is already queued or running and which is below its fair share of\n"
         "                the work; never a machine whose worker reports an Ollama without the model\n"
@@ -1037,6 +1092,9 @@ const struct disp_cmd submit_cmd = {
         "Weights: --machines gpu1=2,gpu2=1 (positive numbers, default 1; also in TURNQ_MACHINES):\n"
         "hash gives each machine a share w/sum(w) of the ids, mod repeats a machine w times in its\n"
         "cycle (whole numbers), least-loaded and model divide a machine's load by w.\n"
+        "Whatever the strategy, each machine's queue gets its experiments largest \"estimate\" first\n"
+        "(ties, and experiments without estimates, in input order), so a machine runs its longest\n"
+        "work first and a worker --steal finds the short ones left at the back.\n"
         "\n"
         "The consistency gate: an experiment whose machines (its pin, else the list it is placed over;\n"
         "under model, those whose Ollama has the model) have live workers that report different digests\n"

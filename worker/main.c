@@ -75,7 +75,7 @@ static const struct cfg_opt opts[] = {
     {"grace", 0, "TURNQ_GRACE", CFG_DOUBLE, &opt.grace_s, 0, 86400, "S", "on SIGTERM, wait this long for running turns to end (default 30)"},
     {"metrics-file", 0, "TURNQ_METRICS_FILE", CFG_STR, &opt.metrics_file, 0, 0, "PATH", "keep PATH written with this machine's Prometheus metrics (node_exporter textfile)"},
     {"metrics-interval", 0, "TURNQ_METRICS_INTERVAL", CFG_DOUBLE, &opt.metrics_interval_s, 0.1, 3600, "S", "how often --metrics-file is rewritten (default 10)"},
-    {"steal", 0, "TURNQ_STEAL", CFG_BOOL, &opt.steal, 0, 0, NULL, "when idle, take never-started experiments from the longest other queue"},
+    {"steal", 0, "TURNQ_STEAL", CFG_BOOL, &opt.steal, 0, 0, NULL, "when idle, take a never-started experiment from another queue: the largest estimate, ties from the longest queue"},
     {"exit-when-idle", 0, NULL, CFG_BOOL, &opt.exit_when_idle, 0, 0, NULL, "exit 0 once the queue and running list are empty"},
     {"verbose", 'v', NULL, CFG_COUNT, &opt.verbose, 0, 0, NULL, "more log (-v info and debug of each step)"},
     {"version", 'V', NULL, CFG_BOOL, &opt.version, 0, 0, NULL, "print the version"},

@@ -67,36 +67,56 @@ static const char takeover_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end\n"
     "return 0\n";
 
-/* Work stealing (--steal): take one experiment that has never started from the longest queue of
- * another machine, from the back of its line (the left end, where submissions go), so the head
- * stays with its own machine. Pinned jobs and started ones are never taken: affinity holds.
- * KEYS: machines set, our running list, events. ARGV: queue key prefix, job key prefix, our
- * machine, events maxlen, how deep to look. Returns the id or nil. */
+/* Work stealing (--steal): take one experiment that has never started from another machine's
+ * queue. Pinned jobs and started ones are never taken: affinity holds. The script looks at the
+ * back of every other queue (the left end, where submissions go; WORKER_STEAL_DEPTH entries) and
+ * takes the never-started, unpinned one with the largest `estimate` (1 when absent): an idle
+ * machine starts the longest work left, as longest-first list scheduling does, while submit
+ * queues each machine's experiments largest first, so what is left to steal at the end of a
+ * sweep is short. Ties go to the longer queue (then the smaller name), then to the entry nearest
+ * the back, so without estimates it takes the last entry of the longest queue, leaving the head
+ * to its own machine. Specs are decoded (for the pin) best candidate first, usually just one.
+ * Its own queue first: a submission that filled it since the last LMOVE is claimed here (not a
+ * steal), so a thief never takes another's work while it has its own.
+ * KEYS: machines set, our running list, events, our queue. ARGV: queue key prefix, job key
+ * prefix, our machine, events maxlen, how deep to look. Returns the id or nil. */
 static const char steal_script[] =
-    "local best, bestlen = nil, 0\n"
+    "local own = redis.call('LMOVE', KEYS[4], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "if own then return own end\n"
+    "local c = {}\n"
     "for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
     "  if m ~= ARGV[3] then\n"
-    "    local n = redis.call('LLEN', ARGV[1] .. m)\n"
-    "    if n > bestlen then best, bestlen = m, n end\n"
+    "    local q = ARGV[1] .. m\n"
+    "    local n = redis.call('LLEN', q)\n"
+    "    for k, id in ipairs(n > 0 and redis.call('LRANGE', q, 0, tonumber(ARGV[5]) - 1) or {}) do\n"
+    "      local h = redis.call('HMGET', ARGV[2] .. id, 'attempts', 'turn', 'state', 'estimate')\n"
+    "      if (h[1] == false or h[1] == '0') and (h[2] == false or h[2] == '0') and h[3] == 'queued' then\n"
+    "        local e = tonumber(h[4])\n"
+    "        if not e or e <= 0 then e = 1 end\n"
+    "        c[#c + 1] = {id = id, m = m, e = e, n = n, k = k}\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
+    "end\n"
+    /* Best first; only then the spec, for the pin: one decode in the usual case. */
+    "table.sort(c, function(x, y)\n"
+    "  if x.e ~= y.e then return x.e > y.e end\n"
+    "  if x.n ~= y.n then return x.n > y.n end\n"
+    "  if x.m ~= y.m then return x.m < y.m end\n"
+    "  return x.k < y.k end)\n"
+    "local best, bestm\n"
+    "for _, x in ipairs(c) do\n"
+    "  local ok, spec = pcall(cjson.decode, redis.call('HGET', ARGV[2] .. x.id, 'spec') or '')\n"
+    "  if ok and type(spec) == 'table' and spec.machine == nil then best, bestm = x.id, x.m break end\n"
     "end\n"
     "if not best then return false end\n"
-    "local q = ARGV[1] .. best\n"
-    "for _, id in ipairs(redis.call('LRANGE', q, 0, tonumber(ARGV[5]) - 1)) do\n"
-    "  local jk = ARGV[2] .. id\n"
-    "  local h = redis.call('HMGET', jk, 'attempts', 'turn', 'spec', 'state')\n"
-    "  local ok, spec = pcall(cjson.decode, h[3] or '')\n"
-    "  if (h[1] == false or h[1] == '0') and (h[2] == false or h[2] == '0') and h[4] == 'queued'\n"
-    "     and ok and type(spec) == 'table' and spec.machine == nil then\n"
-    "    redis.call('LREM', q, 1, id)\n"
-    "    redis.call('LPUSH', KEYS[2], id)\n"
-    "    redis.call('HSETNX', jk, 'placed', best)\n"
-    "    redis.call('HSET', jk, 'machine', ARGV[3])\n"
-    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'event', 'stolen', 'machine', ARGV[3], 'turn', '0')\n"
-    "    return id\n"
-    "  end\n"
-    "end\n"
-    "return false\n";
+    "local jk = ARGV[2] .. best\n"
+    "redis.call('LREM', ARGV[1] .. bestm, 1, best)\n"
+    "redis.call('LPUSH', KEYS[2], best)\n"
+    "redis.call('HSETNX', jk, 'placed', bestm)\n"
+    "redis.call('HSET', jk, 'machine', ARGV[3])\n"
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', best, 'event', 'stolen', 'machine', ARGV[3], 'turn', '0')\n"
+    "return best\n";
 
 /* KEYS: heartbeat. ARGV: token. Deletes the heartbeat only if it is ours. */
 static const char release_script[] =
@@ -522,20 +542,22 @@ static void maybe_claim(struct worker *w)
     if (!rconn_ready(w->blk))
         return;
     w->claim_inflight = true;
-    const char *q = key_queue(w->cfg.ns, w->cfg.machine).s;
-    char running[KEYS_MAX];
+    /* Copies: a key_*() result is a temporary, gone at the end of its full expression. */
+    char q[KEYS_MAX], running[KEYS_MAX];
+    snprintf(q, sizeof q, "%s", key_queue(w->cfg.ns, w->cfg.machine).s);
     snprintf(running, sizeof running, "%s", key_running(w->cfg.ns, w->cfg.machine).s);
     /* The right end of the queue is its head (SPEC); LEFT on the running list keeps the oldest
      * claim at its right end. */
     if (w->cfg.steal && w->claim_next == CLAIM_STEAL) {
-        char qprefix[KEYS_MAX], jprefix[KEYS_MAX], maxlen[16];
+        char machines[KEYS_MAX], events[KEYS_MAX], qprefix[KEYS_MAX], jprefix[KEYS_MAX], maxlen[16];
+        snprintf(machines, sizeof machines, "%s", key_machines(w->cfg.ns).s);
+        snprintf(events, sizeof events, "%s", key_events(w->cfg.ns).s);
         snprintf(qprefix, sizeof qprefix, "%s", key_queue(w->cfg.ns, "").s);
         snprintf(jprefix, sizeof jprefix, "%s", key_job(w->cfg.ns, "").s);
         snprintf(maxlen, sizeof maxlen, "%d", KEYS_EVENTS_MAXLEN);
-        const char *argv[] = {"EVAL", steal_script, "3", key_machines(w->cfg.ns).s, running,
-                              key_events(w->cfg.ns).s, qprefix, jprefix, w->cfg.machine, maxlen,
-                              WORKER_STEAL_DEPTH};
-        rconn_command_argv(w->blk, on_claim, w, 11, argv, NULL);
+        const char *argv[] = {"EVAL", steal_script, "4", machines, running, events, q, qprefix, jprefix,
+                              w->cfg.machine, maxlen, WORKER_STEAL_DEPTH};
+        rconn_command_argv(w->blk, on_claim, w, 12, argv, NULL);
     } else if (w->cfg.exit_when_idle || (w->cfg.steal && w->claim_next == CLAIM_OWN))
         rconn_command(w->blk, on_claim, w, "LMOVE %s %s RIGHT LEFT", q, running);
     else

@@ -5,8 +5,9 @@
 #  - least-loaded: 12 alike experiments 6/6 over 2 machines, 3/3/3/3 over 4; existing load
 #    (queued and running, a queue entry without an estimate counts 1, one big estimate) is filled
 #    around; log-normal estimates balanced within the largest single estimate; longest first
-#    (the benchmark's 12 lengths: 34 on the busiest of 4, 68 of 2), pins counted first, queues
-#    and output still in input order; resubmitting adds
+#    (the benchmark's 12 lengths: 34 on the busiest of 4, 68 of 2), pins counted first, each
+#    queue largest estimate first (least-loaded and hash; input order without estimates), the
+#    output and NS:ids still in input order; resubmitting adds
 #    nothing; --dry-run prints what the real run then does and writes nothing; the job hash holds
 #    `estimate` and `model`;
 #  - two (and four) dispatchers submitting different 50-experiment sets at the same moment end
@@ -160,15 +161,35 @@ busiest() { # busiest sum of estimates over the machines, from the job hashes
 }
 run submit --strategy least-loaded --machines gpu1,gpu2,gpu3,gpu4 "$T/bench12.jsonl"
 t_eq "longest first, 4 machines: the busiest gets 34 of 135" 34 "$(busiest)"
-# The queues still hold their experiments in input order (the head, the right end, first).
+# Each queue holds its experiments largest estimate first from the head (the right end), ties in
+# input order (K2 and K9 are both 4).
+# est_order M: the queue of M from its head, as "ID:ESTIMATE"; sorted_desc: the same sorted so.
+est_order() { h_cli lrange "$NS:queue:$1" 0 -1 | tac | while read -r id; do echo "$id:$(h_cli hget "$NS:job:$id" estimate)"; done; }
+sorted_desc() { sed 's/^K//' | sort -t: -k2,2nr -k1,1n | sed 's/^/K/'; }
 order_ok=1
 for m in gpu1 gpu2 gpu3 gpu4; do
-  got=$(h_cli lrange "$NS:queue:$m" 0 -1 | tac | sed 's/^K//' | tr '\n' ' ')
-  [ "$got" = "$(echo "$got" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" ] || order_ok=0
+  got=$(est_order "$m")
+  [ "$got" = "$(echo "$got" | sorted_desc)" ] || { order_ok=0; echo "    $m: $got" | tr '\n' ' '; }
 done
-t_eq "longest first: each queue in input order" 1 "$order_ok"
+t_eq "longest first: each queue largest estimate first (least-loaded)" 1 "$order_ok"
 t_eq "longest first: the output in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" \
   "$(awk '$2 == "->" {print $1}' "$T/out" | tr '\n' ' ')"
+# The chunked path (hash, pins) queues largest estimate first as well; without estimates, input order.
+fresh lpthash
+run submit --machines gpu1,gpu2 "$T/bench12.jsonl"
+order_ok=1
+for m in gpu1 gpu2; do
+  got=$(est_order "$m")
+  [ "$got" = "$(echo "$got" | sorted_desc)" ] || { order_ok=0; echo "    $m: $got" | tr '\n' ' '; }
+done
+t_eq "hash: each queue largest estimate first" 1 "$order_ok"
+t_eq "hash: the output in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" \
+  "$(awk '$2 == "->" {print $1}' "$T/out" | tr '\n' ' ')"
+t_eq "hash: NS:ids in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" "$(h_cli zrange "$NS:ids" 0 -1 | tr '\n' ' ')"
+fresh lptnone
+gen 6 N >"$T/noest.jsonl"
+run submit --machines gpu1 "$T/noest.jsonl"
+t_eq "no estimates: the queue in input order" "N1 N2 N3 N4 N5 N6" "$(h_cli lrange "$NS:queue:gpu1" 0 -1 | tac | tr '\n' ' ' | sed 's/ $//')"
 fresh lpt2
 run submit --strategy least-loaded --machines gpu1,gpu2 "$T/bench12.jsonl"
 t_eq "longest first, 2 machines: the busiest gets 68 of 135" 68 "$(busiest)"
