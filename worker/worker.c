@@ -690,8 +690,10 @@ static void on_lease(struct rconn *rc, redisReply *reply, void *arg)
              * container restarted): take the machine back now rather than after the TTL. */
             log_info("machine %s was held by pid %lld of this host, which is gone: taking the machine back",
                      w->cfg.machine, (long long)json_integer_value(json_object_get(hb, "pid")));
-            const char *argv[] = {"EVAL", takeover_script, "1", key_worker(w->cfg.ns, w->cfg.machine).s,
-                                  reply->element[1]->str};
+            /* A copy: a key_*() result is a temporary, gone at the end of its initializer. */
+            char hbkey[KEYS_MAX];
+            snprintf(hbkey, sizeof hbkey, "%s", key_worker(w->cfg.ns, w->cfg.machine).s);
+            const char *argv[] = {"EVAL", takeover_script, "1", hbkey, reply->element[1]->str};
             rconn_command_argv(w->cmd, on_takeover, w, 5, argv, NULL);
             json_decref(hb);
             return;
