@@ -13,13 +13,15 @@
 `sweep` keeps examples/sweep.json as it is (defaults, options, params, ids, order) and only sets
 each experiment's `turns` to a list of that many prompts (the sweep's five prompts, cycled), so
 an experiment's length is its number of turns. alike: every experiment 8 turns. lognormal:
-turns drawn from a log-normal with mean 8 and sigma 0.8 (random.Random(LOGNORMAL_SEED)),
-rounded, clamped to 1..40. It prints the turn counts, comma-separated, on stdout. --estimate
+turns drawn from a log-normal with mean 8 and sigma 0.8 (random.Random(LOGNORMAL_SEED), or
+$BENCH_SEED when set: another sweep of unequal lengths), rounded, clamped to 1..40. It prints
+the turn counts, comma-separated, on stdout. --estimate
 also sets each experiment's "estimate" (its expected work, for least-loaded placement) to its
 number of turns: the length a user knows when submitting.
 """
 import json
 import math
+import os
 import random
 import sys
 
@@ -43,7 +45,7 @@ def cycle(prompts, n):
 def cmd_sweep(src, mode, out, estimate=False):
     sweep = json.load(open(src))
     prompts = prompts_of(sweep)
-    rng = random.Random(LOGNORMAL_SEED)
+    rng = random.Random(int(os.environ.get("BENCH_SEED", LOGNORMAL_SEED)))
     mu = math.log(LOGNORMAL_MEAN) - LOGNORMAL_SIGMA ** 2 / 2
     counts = []
     for e in sweep["experiments"]:

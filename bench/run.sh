@@ -20,8 +20,9 @@
 # Knobs (environment): BENCH_MINUTE_MS (10: ms of sim latency per emulated minute),
 # BENCH_TURN_MIN (2: emulated minutes per turn, one call), BENCH_ONLY (a space-separated subset
 # of: scaling overhead submission footprint), BENCH_SUBMIT_N (100000), BENCH_CALL_TURNS (200),
-# BENCH_REPS (5: per-call runs of each side, interleaved, the best counts; also the number of
-# redis-benchmark LPUSH runs, the best counting, beside the submission).
+# BENCH_SEED (42: the log-normal lengths' seed), BENCH_REPS (5: per-call runs of each side,
+# interleaved, the best counts; also the number of redis-benchmark LPUSH runs, the best
+# counting, beside the submission).
 set -u
 set -o pipefail
 cd "$(dirname "$0")/.."
