@@ -19,7 +19,7 @@ static const char fence_script[] =
      * and much cheaper than decoding a heartbeat that lists every running experiment. */
     "if not string.find(string.sub(hb, 1, 256), '\"token\":\"' .. ARGV[1] .. '\"', 1, true) then\n"
     "  return redis.error_reply('FENCED another worker holds the machine') end\n"
-    "local job = KEYS[2] and redis.call('HMGET', KEYS[2], 'attempts', 'turn')\n"
+    "local job = KEYS[2] and (ARGV[2] ~= '' or ARGV[5] ~= '') and redis.call('HMGET', KEYS[2], 'attempts', 'turn')\n"
     "if job and ARGV[2] ~= '' and job[1] ~= ARGV[2] then\n"
     "  return redis.error_reply('FENCED a newer attempt of this experiment has started') end\n"
     "if KEYS[3] and not redis.call('LPOS', KEYS[3], ARGV[3]) then\n"

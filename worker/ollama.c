@@ -1,4 +1,4 @@
-/* ollama: the discovery requests, chained on one struct probe: /api/version, /api/tags, /api/ps,
+/* ollama: the discovery requests, chained on one struct ollama_probe: /api/version, /api/tags, /api/ps,
  * then /api/show for each model whose digest has no settings in the cache yet (a few per probe).
  * The cache (digest -> settings) is copied from the previous probe's info at the start, so a
  * model is shown once per digest however often the worker probes (every heartbeat), and a new
@@ -15,7 +15,7 @@
 
 #include "xalloc.h"
 
-struct probe {
+struct ollama_probe {
     struct http *http;
     char *base;
     ollama_probe_fn *cb;
@@ -23,9 +23,10 @@ struct probe {
     struct ollama_info *info;
     json_t *to_show;  /* array of [name, digest] still to ask /api/show about */
     size_t show_next;
+    struct http_req *req; /* the request in flight (NULL inside its on_done) */
 };
 
-static void probe_end(struct probe *p, const char *err)
+static void probe_end(struct ollama_probe *p, const char *err)
 {
     struct ollama_info *info = err ? NULL : p->info;
     if (err)
@@ -57,13 +58,13 @@ static json_t *body_json(struct http_req *req, const char *what, char *err, size
     return j;
 }
 
-static void get(struct probe *p, const char *path, http_done_fn *done)
+static void get(struct ollama_probe *p, const char *path, http_done_fn *done)
 {
     char url[1100];
     snprintf(url, sizeof url, "%s%s", p->base, path);
     struct http_opts o = {.url = url, .connect_timeout_ms = 3000, .total_timeout_s = 10,
                           .max_body = 8u << 20, .on_done = done, .arg = p};
-    http_submit(p->http, &o);
+    p->req = http_submit(p->http, &o);
 }
 
 /* ---- /api/show settings ---- */
@@ -160,11 +161,12 @@ static void merge_shows(struct ollama_info *info)
     info->shows = keep;
 }
 
-static void show_next(struct probe *p);
+static void show_next(struct ollama_probe *p);
 
 static void on_show(struct http_req *req, void *arg)
 {
-    struct probe *p = arg;
+    struct ollama_probe *p = arg;
+    p->req = NULL; /* freed once this returns */
     char err[256];
     json_t *pair = json_array_get(p->to_show, p->show_next - 1);
     json_t *j = body_json(req, "/api/show", err, sizeof err);
@@ -179,7 +181,7 @@ static void on_show(struct http_req *req, void *arg)
     show_next(p);
 }
 
-static void show_next(struct probe *p)
+static void show_next(struct ollama_probe *p)
 {
     if (p->show_next >= json_array_size(p->to_show)) {
         merge_shows(p->info);
@@ -195,7 +197,7 @@ static void show_next(struct probe *p)
     struct http_opts o = {.url = url, .method = "POST", .body = text, .body_len = strlen(text),
                           .connect_timeout_ms = 3000, .total_timeout_s = 10, .max_body = 8u << 20,
                           .on_done = on_show, .arg = p};
-    http_submit(p->http, &o);
+    p->req = http_submit(p->http, &o);
     free(text);
 }
 
@@ -203,7 +205,8 @@ static void show_next(struct probe *p)
 
 static void on_ps(struct http_req *req, void *arg)
 {
-    struct probe *p = arg;
+    struct ollama_probe *p = arg;
+    p->req = NULL; /* freed once this returns */
     char err[256];
     json_t *j = body_json(req, "/api/ps", err, sizeof err);
     json_t *models = json_object_get(j, "models");
@@ -241,7 +244,8 @@ static void on_ps(struct http_req *req, void *arg)
 
 static void on_tags(struct http_req *req, void *arg)
 {
-    struct probe *p = arg;
+    struct ollama_probe *p = arg;
+    p->req = NULL; /* freed once this returns */
     char err[256];
     json_t *j = body_json(req, "/api/tags", err, sizeof err);
     if (!j) {
@@ -263,7 +267,8 @@ static void on_tags(struct http_req *req, void *arg)
 
 static void on_version(struct http_req *req, void *arg)
 {
-    struct probe *p = arg;
+    struct ollama_probe *p = arg;
+    p->req = NULL; /* freed once this returns */
     char err[256];
     json_t *j = body_json(req, "/api/version", err, sizeof err);
     if (!j) {
@@ -275,10 +280,10 @@ static void on_version(struct http_req *req, void *arg)
     get(p, "/api/tags", on_tags);
 }
 
-void ollama_probe(struct http *http, const char *base_url, const struct ollama_info *prev, ollama_probe_fn *cb,
-                  void *arg)
+struct ollama_probe *ollama_probe(struct http *http, const char *base_url, const struct ollama_info *prev,
+                                  ollama_probe_fn *cb, void *arg)
 {
-    struct probe *p = xcalloc(1, sizeof *p);
+    struct ollama_probe *p = xcalloc(1, sizeof *p);
     p->http = http;
     p->base = xstrdup(base_url);
     size_t n = strlen(p->base);
@@ -290,6 +295,19 @@ void ollama_probe(struct http *http, const char *base_url, const struct ollama_i
     p->info->models = json_array();
     p->info->shows = prev && prev->shows ? json_deep_copy(prev->shows) : json_object();
     get(p, "/api/version", on_version);
+    return p;
+}
+
+void ollama_probe_cancel(struct ollama_probe *p)
+{
+    if (!p)
+        return;
+    if (p->req)
+        http_cancel(p->req);
+    ollama_info_free(p->info);
+    json_decref(p->to_show);
+    free(p->base);
+    free(p);
 }
 
 void ollama_info_free(struct ollama_info *info)

@@ -32,9 +32,15 @@ typedef void ollama_probe_fn(struct ollama_info *info, const char *err, void *ar
 /* Asks base_url (e.g. "http://127.0.0.1:11434") for its version, models and loaded models, and
  * /api/show for the models whose digest `prev` (the previous probe's info, may be NULL; read
  * only now, not kept) has no settings for, at most OLLAMA_SHOWS_PER_PROBE of them. Only
- * /api/version and /api/tags failing fail the probe. cb is never called before this returns. */
-void ollama_probe(struct http *http, const char *base_url, const struct ollama_info *prev, ollama_probe_fn *cb,
-                  void *arg);
+ * /api/version and /api/tags failing fail the probe. cb is never called before this returns.
+ * The handle is valid until cb has been called, or ollama_probe_cancel. */
+struct ollama_probe;
+struct ollama_probe *ollama_probe(struct http *http, const char *base_url, const struct ollama_info *prev,
+                                  ollama_probe_fn *cb, void *arg);
+
+/* Stops a probe in flight (a worker shutting down): cb is not called. NULL is a no-op. Not from
+ * cb itself. */
+void ollama_probe_cancel(struct ollama_probe *p);
 
 /* Parses /api/show's "parameters" text ("num_ctx    8192\nstop    \"<|im_end|>\"") into a new
  * object: numbers as numbers, quoted values unquoted, a repeated name as an array of its values;

@@ -41,6 +41,8 @@
 #define WORKER_STEAL_DEPTH "32"   /* how far from the back of another queue to look */
 #define WORKER_BREAKER_MIN_S 2.0  /* health checks of a failing box: first delay, doubling... */
 #define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */
+#define WORKER_RETAKE_MIN_S 0.25  /* after a run lost Redis or was refused: claim again after this, */
+#define WORKER_RETAKE_MAX_S 8.0   /* doubling up to this while Redis keeps refusing; a commit resets it */
 #define WORKER_PROGRESS_MIN_S 1.0 /* progress beats (a start, a committed turn): at most this often */ /* no reply this long while commands wait: reconnect */
 
 /* KEYS: heartbeat, machines, lastseen, then the job hash of each running experiment. ARGV: json,
@@ -134,7 +136,7 @@ struct worker {
     struct rconn *blk;           /* the claim only */
     struct http *http;
     struct ollama_info *ollama;  /* latest successful discovery, or NULL */
-    bool ollama_probing;
+    struct ollama_probe *ollama_probing; /* the probe in flight, or NULL */
     bool ollama_answered_once;   /* a probe has finished (either way): heartbeats may start */
     bool ollama_ok;              /* the latest probe succeeded */
     char token[33];              /* our lease token */
@@ -163,6 +165,9 @@ struct worker {
     bool breaker_open;           /* chat calls fail: claim nothing until a health check passes */
     double breaker_backoff_s;    /* next health check delay */
     ev_timer breaker_timer;
+    bool retake_waiting;         /* a run could not write (Redis lost or refusing): claim nothing for now */
+    double retake_backoff_s;     /* how long the next such wait is */
+    ev_timer retake_timer;
     struct ollama_health *probe; /* the breaker's health check in flight */
     char *probe_model;           /* what to check with: the last failing experiment's model... */
     json_t *probe_options;       /* ...options and keep_alive, so the check reloads nothing */
@@ -191,6 +196,7 @@ static void really_quit(struct worker *w)
 {
     ev_timer_stop(w->loop, &w->grace);
     ev_timer_stop(w->loop, &w->breaker_timer);
+    ev_timer_stop(w->loop, &w->retake_timer);
     ev_timer_stop(w->loop, &w->beat);
     ev_timer_stop(w->loop, &w->progress_timer);
     ev_timer_stop(w->loop, &w->quit_timer);
@@ -260,6 +266,30 @@ static void hold_id(struct worker *w, const char *id)
     w->need_reconcile = true; /* cannot happen: busy < slots when claiming */
 }
 
+/* A run that could not write (Redis lost, or refusing: OOM, READONLY, BUSY, ...) stays in the
+ * running list, and a refused claim claimed nothing. Taking it back at once would only fail again while Redis refuses: a tight loop
+ * of restarts, lease renewals and log lines. So the worker claims nothing for a while, doubling
+ * the wait while it keeps happening; a start or a turn written (on_progress) resets it. */
+static void retake_later(struct worker *w)
+{
+    if (w->retake_waiting)
+        return;
+    w->retake_waiting = true;
+    ev_timer_set(&w->retake_timer, w->retake_backoff_s, 0.);
+    ev_timer_start(w->loop, &w->retake_timer);
+    log_info("claiming again in %.2f s (Redis lost or refusing writes)", w->retake_backoff_s);
+    w->retake_backoff_s = w->retake_backoff_s * 2 > WORKER_RETAKE_MAX_S ? WORKER_RETAKE_MAX_S : w->retake_backoff_s * 2;
+}
+
+static void on_retake_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    w->retake_waiting = false;
+    maybe_claim(w);
+}
+
 static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
 {
     struct worker *w = arg;
@@ -269,8 +299,10 @@ static void on_run_done(struct run *r, enum run_outcome outcome, void *arg)
     w->busy--;
     char done_id[JOB_ID_MAX + 1];
     snprintf(done_id, sizeof done_id, "%s", run_id(r));
-    if (outcome == RUN_ABANDONED)
+    if (outcome == RUN_ABANDONED) {
         w->need_reconcile = true; /* it is still in the running list: take it back when we can */
+        retake_later(w);
+    }
     if (outcome == RUN_FENCED && w->have_lease) {
         /* Our writes are refused: the lease expired or another worker took the machine. Claim
          * nothing until the heartbeat holds the lease again. */
@@ -326,6 +358,7 @@ static void on_progress_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_progress(void *arg, bool started)
 {
     struct worker *w = arg;
+    w->retake_backoff_s = WORKER_RETAKE_MIN_S; /* a start or a turn was written: Redis takes writes again */
     if (ev_is_active(&w->progress_timer) && !started)
         return; /* a beat is already due */
     ev_tstamp wait = w->last_beat + WORKER_PROGRESS_MIN_S - ev_now(w->loop);
@@ -441,7 +474,12 @@ static void poison_id(struct worker *w, const char *raw)
               "not a valid experiment id: [A-Za-z0-9._:-]{1,128} (pushed onto the queue by hand?)", NULL);
     batch_add(b, "XADD", key_events(w->cfg.ns).s, "MAXLEN", "~", maxlen, "*", "id", raw, "event", "dead",
               "machine", w->cfg.machine, "turn", "0", NULL);
-    batch_exec(b, w->cmd, key_worker(w->cfg.ns, w->cfg.machine).s, w->token, NULL, 0, NULL, NULL, NULL, NULL);
+    /* Fenced on the entry still being in the running list: should the script be repeated as EVAL
+     * (rscript.h) after a reconcile sent meanwhile saw the entry again, the second poisoning
+     * finds it gone and writes nothing, rather than dead-lettering it twice. */
+    char running[KEYS_MAX];
+    snprintf(running, sizeof running, "%s", key_running(w->cfg.ns, w->cfg.machine).s);
+    batch_exec(b, w->cmd, key_worker(w->cfg.ns, w->cfg.machine).s, w->token, jobkey, 0, running, raw, NULL, NULL);
     free(jobkey);
 }
 
@@ -458,6 +496,7 @@ static void on_claim(struct rconn *rc, redisReply *reply, void *arg)
         w->need_reconcile = true;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         log_error("claim refused by Redis: %s", reply->str);
+        retake_later(w); /* not again at once: it would be refused again, as fast as Redis answers */
     } else if (reply->type == REDIS_REPLY_STRING) {
         w->claim_next = CLAIM_OWN;
         struct run *prev = running_id(w, reply->str);
@@ -528,7 +567,7 @@ static void on_reconcile(struct rconn *rc, redisReply *reply, void *arg)
 
 static void maybe_claim(struct worker *w)
 {
-    if (!w->have_lease || !w->ollama_ok || w->breaker_open || w->draining || w->quitting)
+    if (!w->have_lease || !w->ollama_ok || w->breaker_open || w->retake_waiting || w->draining || w->quitting)
         return;
     if (w->claim_inflight || w->reconcile_inflight || w->busy >= w->cfg.slots)
         return;
@@ -764,7 +803,7 @@ static void heartbeat(struct worker *w)
 static void on_probe(struct ollama_info *info, const char *err, void *arg)
 {
     struct worker *w = arg;
-    w->ollama_probing = false;
+    w->ollama_probing = NULL; /* freed once this returns */
     bool first = !w->ollama_answered_once, changed = false;
     w->ollama_answered_once = true;
     if (!info) {
@@ -800,10 +839,8 @@ static void on_beat(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct worker *w = t->data;
-    if (!w->ollama_probing) {
-        w->ollama_probing = true;
-        ollama_probe(w->http, w->cfg.ollama_url, w->ollama, on_probe, w);
-    }
+    if (!w->ollama_probing)
+        w->ollama_probing = ollama_probe(w->http, w->cfg.ollama_url, w->ollama, on_probe, w);
     heartbeat(w);
     maybe_claim(w);
 }
@@ -865,6 +902,9 @@ struct worker *worker_new(struct ev_loop *loop, const struct worker_cfg *cfg)
     w->grace.data = w;
     ev_init(&w->breaker_timer, on_breaker_timer);
     w->breaker_timer.data = w;
+    ev_init(&w->retake_timer, on_retake_timer);
+    w->retake_timer.data = w;
+    w->retake_backoff_s = WORKER_RETAKE_MIN_S;
     if (cfg->metrics_file)
         w->metrics = metrics_file_new(loop, w->cmd, cfg->ns, cfg->machine, cfg->metrics_file, cfg->metrics_interval_s,
                                       metrics_heartbeat, w);
@@ -917,6 +957,7 @@ void worker_free(struct worker *w)
     ev_timer_stop(w->loop, &w->quit_timer);
     ev_timer_stop(w->loop, &w->grace);
     ev_timer_stop(w->loop, &w->breaker_timer);
+    ev_timer_stop(w->loop, &w->retake_timer);
     ollama_health_cancel(w->probe);
     free(w->probe_model);
     json_decref(w->probe_options);
@@ -926,6 +967,7 @@ void worker_free(struct worker *w)
     rconn_free(w->blk);
     rconn_free(w->cmd);
     metrics_file_free(w->metrics); /* after the connection: its pending read has been answered */
+    ollama_probe_cancel(w->ollama_probing); /* stopped while asking Ollama */
     http_free(w->http);
     ollama_info_free(w->ollama);
     for (long i = 0; i < w->cfg.slots; i++)

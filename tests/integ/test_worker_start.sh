@@ -258,14 +258,29 @@ echo '{"id": 42, "model": "qwen3:8b", "turns": ["one"]}' | h_disp submit --machi
 t_ok "integer id: done" h_wait 10 "[ \"\$(state 42)\" = done ]"
 t_eq "integer id: the result keeps the number" 'number 42' "$(h_cli get "$NS:result:42" | jq -r '"\(.id|type) \(.id)"')"
 
+# An Ollama that accepts the connection and never answers: the worker is stopped while its probe
+# waits (under make asan, the probe in flight must not leak: ollama_probe_cancel).
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    held.append(s.accept())
+    open(sys.argv[2], "a").write("accepted\n")' "$T/hung.port" "$T/hung.accepted" &
+H_PIDS+=("$!")
+h_wait 5 "[ -s '$T/hung.port' ]" || t_fail "the silent listener started"
+wstart hungbox --machine hungbox --ollama "http://127.0.0.1:$(cat "$T/hung.port")"
+t_ok "silent Ollama: the worker's probe is waiting on it" h_wait 10 "[ -s '$T/hung.accepted' ]"
+
 # Everything started is still alive (nothing crashed along the way), and each leaves on SIGTERM:
-# idle in its claim, waiting for Redis, refused by Redis.
-for n in ready late noll pwbox badpw unixbox envbox; do
+# idle in its claim, waiting for Redis, refused by Redis, waiting for Ollama's first answer.
+for n in ready late noll pwbox badpw unixbox envbox hungbox; do
   eval "p=\$WPID_$n"
   t_ok "worker $n still running" kill -0 "$p"
   kill -TERM "$p"
 done
-for n in ready late noll pwbox badpw unixbox envbox; do
+for n in ready late noll pwbox badpw unixbox envbox hungbox; do
   eval "p=\$WPID_$n"
   rc=alive
   if h_wait 3 "! kill -0 $p"; then rc=0; wait "$p" || rc=$?; fi
