@@ -42,8 +42,8 @@
 #define WORKER_BREAKER_MIN_S 2.0  /* health checks of a failing box: first delay, doubling... */
 #define WORKER_BREAKER_MAX_S 30.0 /* ...up to this */
 #define WORKER_RETAKE_MIN_S 0.25  /* after a run lost Redis or was refused: claim again after this, */
-#define WORKER_RETAKE_MAX_S 8.0   /* doubling up to this while Redis keeps refusing; a commit resets it */
-#define WORKER_PROGRESS_MIN_S 1.0 /* progress beats (a start, a committed turn): at most this often */ /* no reply this long while commands wait: reconnect */
+#define WORKER_RETAKE_MAX_S 8.0   /* doubling up to this while Redis keeps refusing; a write resets it */
+#define WORKER_PROGRESS_MIN_S 1.0 /* progress beats (a start, a committed turn): at most this often */
 
 /* KEYS: heartbeat, machines, lastseen, then the job hash of each running experiment. ARGV: json,
  * token, ttl, machine, now, then the running ids. Returns {1, "", cancelled ids...} when the lease
@@ -267,9 +267,10 @@ static void hold_id(struct worker *w, const char *id)
 }
 
 /* A run that could not write (Redis lost, or refusing: OOM, READONLY, BUSY, ...) stays in the
- * running list, and a refused claim claimed nothing. Taking it back at once would only fail again while Redis refuses: a tight loop
- * of restarts, lease renewals and log lines. So the worker claims nothing for a while, doubling
- * the wait while it keeps happening; a start or a turn written (on_progress) resets it. */
+ * running list, and a refused claim claimed nothing. Trying again at once would only be refused
+ * again while Redis refuses: a tight loop of restarts, lease renewals and log lines. So the
+ * worker claims nothing for a while, doubling the wait while it keeps happening; a start or a
+ * turn written (on_progress) resets it. */
 static void retake_later(struct worker *w)
 {
     if (w->retake_waiting)
