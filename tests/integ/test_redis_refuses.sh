@@ -5,6 +5,8 @@
 #   - the worker does not spin: the runs whose commits are refused stay in the running list and
 #     the worker claims again after a wait that doubles (0.25, 0.5, 1 s, ... up to 8 s), so
 #     after three such waits it has logged a few dozen lines, not thousands;
+#   - the dispatcher meanwhile: submit exits 3 saying Redis cannot serve now and what to do,
+#     writing nothing; status still reads;
 #   - once Redis takes writes again, every experiment ends done with each of its turns committed
 #     exactly once.
 set -u
@@ -34,6 +36,17 @@ during=$(( $(wc -l <"$LOG") - before ))
 t_ok "... and logs little meanwhile ($during lines)" test "$during" -lt 60
 t_eq "nothing is lost meanwhile: 4 experiments queued or running" 4 \
   "$(( $(h_cli llen "$NS:queue:m1") + $(h_cli llen "$NS:running:m1") ))"
+
+# The dispatcher meanwhile: a submission is refused whole with what to do, exit 3 (Redis cannot
+# serve), nothing written; a read-only view still works.
+echo '{"id":"late1","model":"qwen3:8b","turns":["a"]}' >"$T/late.json"
+rc=0; "$D" submit --machines m1 "$T/late.json" >"$T/out" 2>"$T/err" || rc=$?
+t_eq "submit while Redis refuses writes: exit 3" 3 "$rc"
+t_ok "... says Redis cannot serve now, and what to do" \
+  grep -q "Redis cannot serve .* now: OOM .*(Redis is at its maxmemory and refuses writes: free memory or raise maxmemory)" "$T/err"
+t_eq "... nothing written" 0 "$(h_cli exists "$NS:job:late1")"
+rc=0; "$D" status >"$T/out" 2>"$T/err" || rc=$?
+t_eq "status while Redis refuses writes: exit 0" 0 "$rc"
 
 h_cli config set maxmemory 0 >/dev/null
 t_ok "once Redis takes writes, every experiment ends" \
