@@ -108,8 +108,9 @@ def scaling(raw, meta, out, targets, problems):
     print("   1 emulated minute = %d ms of sim latency; a turn = one call of %d emulated minutes (%d ms)"
           % (meta["minute_ms"], meta["turn_minutes"], turn_ms))
     for dist, ls in lengths.items():
-        print("   %-9s turns: %s (sum %d = %d emulated min, longest %d)" % (
-            dist, ",".join(map(str, ls)), sum(ls), sum(ls) * meta["turn_minutes"], max(ls)))
+        seed = " (BENCH_SEED %s)" % meta["lognormal_seed"] if dist == "lognormal" and "lognormal_seed" in meta else ""
+        print("   %-9s turns: %s (sum %d = %d emulated min, longest %d)%s" % (
+            dist, ",".join(map(str, ls)), sum(ls), sum(ls) * meta["turn_minutes"], max(ls), seed))
     print("   ideal = max(total work / N, longest experiment), the work at the nominal turn time; efficiency =")
     print("   ideal / makespan; the targets' ideal is measured instead: max(makespan on 1 / N, the longest experiment")
     print("   on 1), the same strategy's 1-machine run, so each turn's real cost counts on both sides;")
@@ -197,8 +198,9 @@ def scaling(raw, meta, out, targets, problems):
     # The seed's arithmetic (12 x 16 min + 11 x 3 min gaps = 225; 6 x 16 + 5 x 3 = 111).
     a1, a2 = by.get(("alike", "mod", 1), {}), by.get(("alike", "mod", 2), {})
     if a1.get("status") == "ok" and a2.get("status") == "ok":
-        print("   seed: 225 emulated min sequential, 111 on two machines (16-min experiments, 3-min gaps);"
-              " turnq (mod,\n     alike): %.0f on one, %.0f on two" % (a1["makespan_emulated_min"], a2["makespan_emulated_min"]))
+        print("   the seed (design note): 225 emulated min sequential, 111 on two machines (16-min experiments,"
+              " 3-min\n     gaps); turnq (mod, alike): %.0f on one, %.0f on two" % (
+                  a1["makespan_emulated_min"], a2["makespan_emulated_min"]))
         out["seed_comparison"] = {"seed_sequential_min": 225, "seed_two_machines_min": 111,
                                   "turnq_one_machine_min": a1["makespan_emulated_min"],
                                   "turnq_two_machines_min": a2["makespan_emulated_min"]}

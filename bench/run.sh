@@ -144,10 +144,11 @@ support_least_loaded=0 support_steal=0 support_estimate=0
 VERSION=$("$H_BIN/worker" --version 2>/dev/null | head -1 | awk '{print $NF}')
 rec "$(jq -nc --arg v "$VERSION" --argjson cores "$(nproc)" --argjson minute "$MINUTE_MS" \
   --argjson turn_min "$TURN_MIN" --argjson ll "$support_least_loaded" --argjson steal "$support_steal" \
-  --argjson est "$support_estimate" \
+  --argjson est "$support_estimate" --argjson seed "${BENCH_SEED:-42}" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg redis "$(redis-server --version | awk '{print $3}')" \
   '{kind: "meta", version: $v, cores: $cores, minute_ms: $minute, turn_minutes: $turn_min,
-    least_loaded: ($ll == 1), least_loaded_estimates: ($est == 1), steal: ($steal == 1), date: $date, redis: $redis}')"
+    least_loaded: ($ll == 1), least_loaded_estimates: ($est == 1), steal: ($steal == 1), date: $date, redis: $redis,
+    lognormal_seed: $seed}')"
 
 say "turnq $VERSION on $(nproc) cores; results in $B_OUT"
 say "least-loaded: $([ $support_least_loaded = 1 ] && echo built || echo 'n/a (not built yet)');" \

@@ -941,21 +941,33 @@ static void print_lines(const struct placed *p, size_t n)
 }
 
 /* "per machine: gpu1: 6, gpu2: 6": where the input's experiments are (new and replaced ones where
- * they go, the others where they were), machines by name. */
+ * they go, the others where they were), machines by name; with the sums of their estimates
+ * ("gpu1: 6 (estimate 67)") when the input gives any, since the work, not the count, is what
+ * the placement balanced. */
 static void print_per_machine(const struct placed *p, size_t n, const struct mtable *t)
 {
     size_t *count = xcalloc(t->names.n + 1, sizeof *count), shown = 0;
+    double *work = xcalloc(t->names.n + 1, sizeof *work);
+    bool estimates = false;
     for (size_t i = 0; i < n; i++) {
         const char *m = p[i].verdict == V_NEW || p[i].verdict == V_REPLACE ? p[i].machine : p[i].cur_machine;
         int k = m && m[0] ? mtable_find(t, m) : 0;
-        if (k > 0)
+        estimates = estimates || p[i].job->estimate != 1.0;
+        if (k > 0) {
             count[k - 1]++;
+            work[k - 1] += p[i].job->estimate;
+        }
     }
-    for (size_t k = 0; k < t->names.n; k++)
-        if (count[k])
-            printf("%s%s: %zu", shown++ ? ", " : "per machine: ", t->names.v[k], count[k]);
+    for (size_t k = 0; k < t->names.n; k++) {
+        if (!count[k])
+            continue;
+        printf("%s%s: %zu", shown++ ? ", " : "per machine: ", t->names.v[k], count[k]);
+        if (estimates)
+            printf(" (estimate %g)", work[k]);
+    }
     if (shown)
         printf("\n");
+    free(work);
     free(count);
 }
 
@@ -1105,7 +1117,8 @@ const struct disp_cmd submit_cmd = {
         "An id already submitted with the same spec is left unchanged; with a different spec the\n"
         "input is refused unless --force, which replaces only experiments that have ended.\n"
         "Prints one line per experiment (\"A1 -> gpu1 queued\"), the count per machine\n"
-        "(\"per machine: gpu1: 6, gpu2: 6\") and a summary; --dry-run prints the placement the same\n"
+        "(\"per machine: gpu1: 6, gpu2: 6\", with the sums of the estimates when there are any) and a\n"
+        "summary; --dry-run prints the placement the same\n"
         "script would make now (and what each grid combination sets), and writes nothing.\n",
     .opts = submit_opts,
     .run = submit_run,

@@ -1027,7 +1027,9 @@ static void on_marked(struct rconn *rc, redisReply *reply, void *arg)
     if (r->committed > 0)
         log_info("job=%s resuming at turn %d of %d (attempt %d)", r->id, r->committed + 1, r->job->nturns, r->attempt);
     else
-        log_info("job=%s started: %d turns, model %s (attempt %d)", r->id, r->job->nturns, r->job->model, r->attempt);
+        log_info("job=%s started: %d turns, model %s (attempt %d)%s%s", r->id, r->job->nturns, r->job->model,
+                 r->attempt, r->placed[0] && strcmp(r->placed, r->ctx.machine) ? ", stolen from " : "",
+                 r->placed[0] && strcmp(r->placed, r->ctx.machine) ? r->placed : "");
     r->turn = r->committed + 1;
     if (r->ctx.on_progress)
         r->ctx.on_progress(r->ctx.progress_arg, true);

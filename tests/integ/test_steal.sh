@@ -48,6 +48,8 @@ fresh est
 { job F7 '"estimate": 7'; job F1 '"estimate": 1'; } >"$T/g3.jsonl"
 "$H_BIN/dispatcher" submit --machines gpu1 "$T/g1.jsonl" >"$T/s1.out" 2>&1 || echo "FAIL: submit g1: $(cat "$T/s1.out")"
 "$H_BIN/dispatcher" submit --machines gpu3 "$T/g3.jsonl" >"$T/s3.out" 2>&1 || echo "FAIL: submit g3: $(cat "$T/s3.out")"
+t_eq "submit: the per-machine line sums the estimates" "per machine: gpu1: 6 (estimate 136)" \
+  "$(grep '^per machine' "$T/s1.out")"
 t_eq "submit: gpu1's queue largest estimate first from the head" "PIN STARTED DONE E9 E5 E2" \
   "$(h_cli lrange "$NS:queue:gpu1" 0 -1 | tac | tr '\n' ' ' | sed 's/ $//')"
 # STARTED: as a crashed attempt leaves it (requeued, attempts 1); DONE: a state other than queued.
@@ -63,6 +65,8 @@ t_eq "with estimates: placed / machine / state in the job hashes" \
   "$(for id in E9 F7 E5 E2 F1; do printf '%s/%s/%s ' "$(f $id placed)" "$(f $id machine)" "$(f $id state)"; done | sed 's/ $//')"
 t_eq "with estimates: the result says where it ran and where it was placed" "gpu2 gpu1" \
   "$(h_cli get "$NS:result:E9" | jq -r '"\(.machine) \(.placed)"')"
+t_ok "with estimates: the thief's log says where it stole from" \
+  grep -q "job=E9 started: 1 turns, model qwen3:8b (attempt 1), stolen from gpu1" "$T/worker-gpu2.log"
 t_eq "never stolen: pinned, started, not queued stay in gpu1's queue" "PIN STARTED DONE" \
   "$(h_cli lrange "$NS:queue:gpu1" 0 -1 | tac | tr '\n' ' ' | sed 's/ $//')"
 t_eq "never stolen: no placed, machine still gpu1" "-/gpu1 -/gpu1 -/gpu1" \
