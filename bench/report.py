@@ -115,7 +115,8 @@ def scaling(raw, meta, out, targets, problems):
     print("   ideal / makespan; the targets' ideal is measured instead: max(makespan on 1 / N, the longest experiment")
     print("   on 1), the same strategy's 1-machine run, so each turn's real cost counts on both sides;")
     print("   speedup = makespan on 1 / makespan on N; placement = experiments per machine;")
-    print("   busiest = the emulated work the busiest machine ran: what its placement allows at best")
+    print("   busiest = the emulated work the busiest machine ran (its turns x the nominal turn time, in s):")
+    print("   what its placement allows at best")
     if meta.get("least_loaded_estimates"):
         print("   least-loaded and hash+steal runs submit the same sweep with each experiment's \"estimate\" set to")
         print("   its turn count")
