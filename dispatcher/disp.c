@@ -257,7 +257,6 @@ double disp_weight(const struct disp *d, const char *machine)
 
 /* ---- Commands ---- */
 
-/* Translates a reply (or its absence) into an exit code, printing the reason. */
 /* What to do about an error that says "not now" rather than "never", or NULL for other errors. */
 static const char *cannot_serve(const char *err)
 {
@@ -279,6 +278,7 @@ static const char *cannot_serve(const char *err)
     return NULL;
 }
 
+/* Translates a reply (or its absence) into an exit code, printing the reason. */
 static int check_reply(struct disp *d, redisReply *r, const char *cmd)
 {
     if (r == NULL) {
