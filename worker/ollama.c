@@ -1,5 +1,6 @@
-/* ollama: the discovery requests, chained on one struct ollama_probe: /api/version, /api/tags, /api/ps,
- * then /api/show for each model whose digest has no settings in the cache yet (a few per probe).
+/* ollama: the discovery requests, chained on one struct ollama_probe: /api/version, /api/tags,
+ * /api/ps, then /api/show for each model whose digest has no settings in the cache yet (a few
+ * per probe).
  * The cache (digest -> settings) is copied from the previous probe's info at the start, so a
  * model is shown once per digest however often the worker probes (every heartbeat), and a new
  * digest (the model was pulled again) is shown again. Version and tags are required; ps and show
