@@ -22,20 +22,25 @@
 #include "xalloc.h"
 
 /* Reads the job hash's machine of each id into where[i] (owned; NULL when not submitted or
- * placed nowhere). */
-static int read_where(struct disp *d, const char **ids, int n, char **where)
+ * placed nowhere), and where a --steal worker took it from into placed[i] (NULL when not stolen). */
+static int read_where(struct disp *d, const char **ids, int n, char **where, char **placed)
 {
     int rc = 0;
     for (int base = 0; base < n; base += DISP_PIPELINE) {
         int end = base + DISP_PIPELINE < n ? base + DISP_PIPELINE : n;
         for (int i = base; i < end; i++)
-            disp_appendv(d, "HGET", key_job(d->ns, ids[i]).s, "machine", NULL);
+            disp_appendv(d, "HMGET", key_job(d->ns, ids[i]).s, "machine", "placed", NULL);
         for (int i = base; i < end; i++) {
             redisReply *r;
             if ((rc = disp_reply(d, &r)))
                 return rc;
-            if (r->type == REDIS_REPLY_STRING && r->len > 0)
-                where[i] = xstrndup(r->str, r->len);
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+                redisReply *m = r->element[0], *pl = r->element[1];
+                if (m->type == REDIS_REPLY_STRING && m->len > 0)
+                    where[i] = xstrndup(m->str, m->len);
+                if (where[i] && pl->type == REDIS_REPLY_STRING && pl->len > 0 && strcmp(pl->str, where[i]))
+                    placed[i] = xstrndup(pl->str, pl->len);
+            }
             freeReplyObject(r);
         }
     }
@@ -54,7 +59,7 @@ static int route_run(struct disp *d, const char **args, int nargs)
             return EXIT_USAGE;
         }
     }
-    char **where = xcalloc((size_t)nargs, sizeof *where);
+    char **where = xcalloc((size_t)nargs, sizeof *where), **placed = xcalloc((size_t)nargs, sizeof *placed);
     struct strvec machines = {0};
     double *w = NULL;
     int rc = 0;
@@ -62,7 +67,7 @@ static int route_run(struct disp *d, const char **args, int nargs)
     if (d->machines_given && disp_connect_quiet(d, err) != 0) {
         disp_warnf("route: cannot reach Redis (%s): the hash's choice only; where submitted ids are was not "
                    "looked up", err);
-    } else if ((rc = disp_connect(d)) || (rc = read_where(d, args, nargs, where))) {
+    } else if ((rc = disp_connect(d)) || (rc = read_where(d, args, nargs, where, placed))) {
         goto out;
     }
     if ((rc = disp_machines(d, &machines)))
@@ -84,6 +89,8 @@ static int route_run(struct disp *d, const char **args, int nargs)
             ? machines.v[place_hash_weighted(args[i], (const char *const *)machines.v, w, machines.n)] : NULL;
         if (!where[i])
             printf("%s %s\n", args[i], hash);
+        else if (placed[i])
+            printf("%s %s (submitted to %s, taken by %s's --steal worker)\n", args[i], where[i], placed[i], where[i]);
         else if (!hash)
             printf("%s %s (submitted; no machines for the hash)\n", args[i], where[i]);
         else if (strcmp(where[i], hash))
@@ -92,9 +99,12 @@ static int route_run(struct disp *d, const char **args, int nargs)
             printf("%s %s (submitted)\n", args[i], where[i]);
     }
 out:
-    for (int i = 0; i < nargs; i++)
+    for (int i = 0; i < nargs; i++) {
         free(where[i]);
+        free(placed[i]);
+    }
     free(where);
+    free(placed);
     free(w);
     strvec_free(&machines);
     return rc;

@@ -65,6 +65,8 @@ t_eq "with estimates: placed / machine / state in the job hashes" \
   "$(for id in E9 F7 E5 E2 F1; do printf '%s/%s/%s ' "$(f $id placed)" "$(f $id machine)" "$(f $id state)"; done | sed 's/ $//')"
 t_eq "with estimates: the result says where it ran and where it was placed" "gpu2 gpu1" \
   "$(h_cli get "$NS:result:E9" | jq -r '"\(.machine) \(.placed)"')"
+t_eq "with estimates: route says where it was submitted and who took it" \
+  "E9 gpu2 (submitted to gpu1, taken by gpu2's --steal worker)" "$("$H_BIN/dispatcher" route E9)"
 t_ok "with estimates: the thief's log says where it stole from" \
   grep -q "job=E9 started: 1 turns, model qwen3:8b (attempt 1), stolen from gpu1" "$T/worker-gpu2.log"
 t_eq "never stolen: pinned, started, not queued stay in gpu1's queue" "PIN STARTED DONE" \
