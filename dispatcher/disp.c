@@ -14,6 +14,7 @@
 
 #include "job.h"
 #include "keys.h"
+#include "rerror.h"
 #include "log.h"
 #include "rcmd.h"
 #include "sentinel.h"
@@ -257,27 +258,6 @@ double disp_weight(const struct disp *d, const char *machine)
 
 /* ---- Commands ---- */
 
-/* What to do about an error that says "not now" rather than "never", or NULL for other errors. */
-static const char *cannot_serve(const char *err)
-{
-    static const struct {
-        const char *prefix, *advice;
-    } v[] = {
-        {"OOM", "Redis is at its maxmemory and refuses writes: free memory or raise maxmemory"},
-        {"READONLY", "this Redis is a read-only replica: give --redis the primary, or use --sentinel"},
-        {"LOADING", "Redis is loading its data set: try again in a moment"},
-        {"BUSY", "Redis is running a long script: try again in a moment"},
-        {"MASTERDOWN", "this replica has lost its primary: try again once it is back, or use --sentinel"},
-        {"NOREPLICAS", "Redis has too few replicas for its min-replicas-to-write: try again"},
-        {"TRYAGAIN", "try again"},
-    };
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (!strncmp(err, v[i].prefix, strlen(v[i].prefix)) &&
-            (err[strlen(v[i].prefix)] == ' ' || err[strlen(v[i].prefix)] == '\0'))
-            return v[i].advice;
-    return NULL;
-}
-
 /* Translates a reply (or its absence) into an exit code, printing the reason. */
 static int check_reply(struct disp *d, redisReply *r, const char *cmd)
 {
@@ -293,7 +273,7 @@ static int check_reply(struct disp *d, redisReply *r, const char *cmd)
         freeReplyObject(r);
         return EXIT_REDIS;
     }
-    const char *why = r->type == REDIS_REPLY_ERROR ? cannot_serve(r->str) : NULL;
+    const char *why = r->type == REDIS_REPLY_ERROR ? rerror_not_now(r->str) : NULL;
     if (why) {
         /* Redis is there but cannot serve now: a matter of the server, like a lost connection. */
         disp_errf("Redis cannot serve %s now: %s (%s)", cmd, r->str, why);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mcpset.h"
+#include "rerror.h"
 #include "result.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -160,18 +161,6 @@ static void abandon(struct run *r, const char *step)
     end_run(r, RUN_ABANDONED);
 }
 
-/* Errors that say "not now" rather than "never": Redis is busy with a script, loading its data
- * set, out of memory, a read-only replica, or between primaries. */
-static bool transient_error(const char *msg)
-{
-    static const char *const transient[] = {"BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY",
-                                            "CLUSTERDOWN", "OOM", "NOREPLICAS", NULL};
-    for (int i = 0; transient[i]; i++)
-        if (!strncmp(msg, transient[i], strlen(transient[i])))
-            return true;
-    return false;
-}
-
 static bool reply_ok(struct run *r, redisReply *reply, const char *step)
 {
     if (reply == NULL) {
@@ -187,7 +176,7 @@ static bool reply_ok(struct run *r, redisReply *reply, const char *step)
         end_run(r, lease ? RUN_FENCED : RUN_ABANDONED);
         return false;
     }
-    if (reply->type == REDIS_REPLY_ERROR && transient_error(reply->str)) {
+    if (reply->type == REDIS_REPLY_ERROR && rerror_not_now(reply->str)) {
         /* Redis cannot serve now (a long script, loading its data, a replica): like a lost
          * connection, keep everything as it is and resume later. */
         log_warn("job=%s Redis cannot serve %s now: %s", r->id, step, reply->str);
@@ -842,7 +831,7 @@ static void on_prep_idle(struct ev_loop *loop, ev_idle *w, int revents)
 
 static void begin_turn(struct run *r, const char *prompt)
 {
-    if (r->next_messages && r->next_turn == r->turn && !r->env) {
+    if (r->next_messages && r->next_turn == r->turn) {
         r->messages = r->next_messages; /* on_prep_idle's: the same prompt and conversation */
         r->next_messages = NULL;
     } else {

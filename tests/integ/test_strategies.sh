@@ -166,23 +166,22 @@ t_eq "longest first, 4 machines: the busiest gets 34 of 135" 34 "$(busiest)"
 # est_order M: the queue of M from its head, as "ID:ESTIMATE"; sorted_desc: the same sorted so.
 est_order() { h_cli lrange "$NS:queue:$1" 0 -1 | tac | while read -r id; do echo "$id:$(h_cli hget "$NS:job:$id" estimate)"; done; }
 sorted_desc() { sed 's/^K//' | sort -t: -k2,2nr -k1,1n | sed 's/^/K/'; }
-order_ok=1
-for m in gpu1 gpu2 gpu3 gpu4; do
-  got=$(est_order "$m")
-  [ "$got" = "$(echo "$got" | sorted_desc)" ] || { order_ok=0; echo "    $m: $got" | tr '\n' ' '; }
-done
-t_eq "longest first: each queue largest estimate first (least-loaded)" 1 "$order_ok"
+# queues_desc M...: 1 when every queue named is largest estimate first (else 0, the queues shown).
+queues_desc() {
+  local m got ok=1
+  for m in "$@"; do
+    got=$(est_order "$m")
+    [ "$got" = "$(echo "$got" | sorted_desc)" ] || { ok=0; echo "    $m: $got" | tr '\n' ' ' >&2; }
+  done
+  echo "$ok"
+}
+t_eq "longest first: each queue largest estimate first (least-loaded)" 1 "$(queues_desc gpu1 gpu2 gpu3 gpu4)"
 t_eq "longest first: the output in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" \
   "$(awk '$2 == "->" {print $1}' "$T/out" | tr '\n' ' ')"
 # The chunked path (hash, pins) queues largest estimate first as well; without estimates, input order.
 fresh lpthash
 run submit --machines gpu1,gpu2 "$T/bench12.jsonl"
-order_ok=1
-for m in gpu1 gpu2; do
-  got=$(est_order "$m")
-  [ "$got" = "$(echo "$got" | sorted_desc)" ] || { order_ok=0; echo "    $m: $got" | tr '\n' ' '; }
-done
-t_eq "hash: each queue largest estimate first" 1 "$order_ok"
+t_eq "hash: each queue largest estimate first" 1 "$(queues_desc gpu1 gpu2)"
 t_eq "hash: the output in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" \
   "$(awk '$2 == "->" {print $1}' "$T/out" | tr '\n' ' ')"
 t_eq "hash: NS:ids in input order" "$(seq 1 12 | sed 's/^/K/' | tr '\n' ' ')" "$(h_cli zrange "$NS:ids" 0 -1 | tr '\n' ' ')"
