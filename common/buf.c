@@ -32,6 +32,14 @@ void buf_append(struct buf *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+    if (len >= b->len)
+        return;
+    b->len = len < b->off ? b->off : len;
+    b->data[b->len] = '\0';
+}
+
 void buf_puts(struct buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));

@@ -16,6 +16,8 @@ struct buf {
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops what was written after the first `len` bytes (len at most b->len): an append undone. */
+void buf_truncate(struct buf *b, size_t len);
 
 /* ---- Reading ---- */
 /* Bytes not yet consumed, and their count. */

@@ -22,6 +22,8 @@ struct http {
     struct ev_loop *loop;
     CURLM *multi;
     ev_timer timer;         /* curl's CURLMOPT_TIMERFUNCTION deadline */
+    ev_timer reap_soon;     /* after http_submit started a transfer: reap from the loop */
+    bool in_action;         /* inside curl_multi_socket_action (and so maybe a curl callback) */
     struct http_req *reqs;  /* every live request, for http_free */
     int running;            /* transfers curl reports running */
 };
@@ -164,15 +166,21 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     req_finish(r);
 }
 
+static void socket_action(struct http *h, curl_socket_t fd, int action)
+{
+    h->in_action = true;
+    CURLMcode rc = curl_multi_socket_action(h->multi, fd, action, &h->running);
+    h->in_action = false;
+    if (rc != CURLM_OK)
+        log_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(rc));
+}
+
 static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     struct http_sock *s = w->data;
     struct http *h = s->h;
-    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    CURLMcode rc = curl_multi_socket_action(h->multi, s->fd, action, &h->running);
-    if (rc != CURLM_OK)
-        log_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    socket_action(h, s->fd, (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0));
     reap(h);
 }
 
@@ -181,10 +189,15 @@ static void on_curl_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct http *h = w->data;
-    CURLMcode rc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
-    if (rc != CURLM_OK)
-        log_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    socket_action(h, CURL_SOCKET_TIMEOUT, 0);
     reap(h);
+}
+
+static void on_reap_soon(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    reap(w->data);
 }
 
 /* CURLMOPT_TIMERFUNCTION */
@@ -248,6 +261,8 @@ struct http *http_new(struct ev_loop *loop)
     }
     ev_init(&h->timer, on_curl_timer);
     h->timer.data = h;
+    ev_timer_init(&h->reap_soon, on_reap_soon, 0., 0.);
+    h->reap_soon.data = h;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
@@ -266,6 +281,7 @@ void http_free(struct http *h)
     /* curl may call the socket callback during cleanup; the loop must still exist. */
     curl_multi_cleanup(h->multi);
     ev_timer_stop(h->loop, &h->timer);
+    ev_timer_stop(h->loop, &h->reap_soon);
     free(h);
 }
 
@@ -339,6 +355,15 @@ struct http_req *http_submit(struct http *h, const struct http_opts *o)
     }
     r->added = true;
     return r;
+}
+
+void http_start_now(struct http *h)
+{
+    /* Not from inside curl, which must not be re-entered: there the zero-delay timer does it. */
+    if (h->in_action)
+        return;
+    socket_action(h, CURL_SOCKET_TIMEOUT, 0);
+    ev_timer_start(h->loop, &h->reap_soon); /* what this completed, on_done from the loop */
 }
 
 void http_cancel(struct http_req *r)

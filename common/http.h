@@ -49,6 +49,11 @@ void http_free(struct http *h);
  * called. on_done is never called before http_submit returns, even for an immediate failure. */
 struct http_req *http_submit(struct http *h, const struct http_opts *o);
 
+/* Starts the requests submitted since the loop last ran, now, rather than from the zero-delay
+ * timer curl asks for (a loop iteration later): they are on the wire before the caller goes on.
+ * Their on_data may be called from here (so store the handles first); on_done never is. */
+void http_start_now(struct http *h);
+
 /* Aborts the request; on_done is not called; the handle is freed. Not from its own callbacks. */
 void http_cancel(struct http_req *req);
 

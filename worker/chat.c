@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chunk.h"
 #include "ndjson.h"
 #include "xalloc.h"
 
@@ -95,9 +96,20 @@ static long long metric(json_t *chunk, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
+static int over_reply_cap(struct chat_stream *cs)
+{
+    if (cs->content.len + cs->thinking.len <= CHAT_MAX_REPLY)
+        return 0;
+    snprintf(cs->error, sizeof cs->error, "the reply is over %u bytes (set num_predict?)", CHAT_MAX_REPLY);
+    return 1;
+}
+
 static int on_line(void *arg, const char *line, size_t len)
 {
     struct chat_stream *cs = arg;
+    /* Nearly every line is one token of text: read those without a JSON tree (chunk.h). */
+    if (chunk_token(line, len, &cs->content))
+        return over_reply_cap(cs) ? -1 : 0;
     json_error_t jerr;
     json_t *chunk = json_loadb(line, len, 0, &jerr);
     if (!json_is_object(chunk)) {
@@ -122,8 +134,7 @@ static int on_line(void *arg, const char *line, size_t len)
     json_t *calls = json_object_get(msg, "tool_calls");
     if (json_is_array(calls))
         add_tool_calls(cs, calls);
-    if (cs->content.len + cs->thinking.len > CHAT_MAX_REPLY) {
-        snprintf(cs->error, sizeof cs->error, "the reply is over %u bytes (set num_predict?)", CHAT_MAX_REPLY);
+    if (over_reply_cap(cs)) {
         json_decref(chunk);
         return -1;
     }

@@ -10,7 +10,11 @@
  *
  * A turn is the unit of commit: nothing of an uncommitted turn is kept, and a committed turn is
  * never sent to Ollama again. If Redis goes away mid-run the attempt is abandoned where it is;
- * the id stays in the running list and the worker resumes it at the first uncommitted turn. */
+ * the id stays in the running list and the worker resumes it at the first uncommitted turn.
+ *
+ * Without an environment the next turn's prompt is known before the commit is acknowledged, so
+ * its first call is sent as the commit goes out (the early call, send_early); its reply is acted
+ * on only once the commit is acknowledged, and dropped with the call if it is not. */
 #include "run.h"
 
 #include <stdarg.h>
@@ -40,6 +44,14 @@ enum run_state { RUN_LOADING, RUN_STARTING, RUN_PROMPTING, RUN_CALLING, RUN_TOOL
 
 static const char *const state_names[] = {"loading", "starting", "prompting", "calling", "tooling",
                                           "committing", "finishing", "over"};
+
+/* How a call ended, taken from its request, which lives only as long as its on_done. */
+struct call_end {
+    long status;                   /* HTTP status, 0 without a response */
+    bool failed;                   /* a transport failure */
+    double elapsed_s;
+    char error[ERR_LEN];           /* the transport error, "" if none */
+};
 
 struct run {
     struct run_ctx ctx;
@@ -105,18 +117,25 @@ struct run {
     ev_idle finish_idle;           /* calls done outside our own callbacks */
     enum run_outcome outcome;
 
-    /* the next turn's first call, built while this turn's commit is in flight (on_prep_idle) */
-    ev_idle prep_idle;
-    int next_turn;                 /* the turn next_messages and next_body are for (0: none) */
+    /* the next turn's first call, sent while this turn's commit is in flight (send_early) */
+    int next_turn;                 /* the turn next_messages and the early call are for (0: none) */
     json_t *next_messages;
-    char *next_body;
+    struct http_req *early_req;    /* the early call, in flight */
+    struct chat_stream *early_cs;  /* its reply */
+    bool early_held;               /* it ended before the commit's answer: early_end says how */
+    ev_tstamp early_sent;          /* when it went out: where its turn's time starts */
+    struct call_end early_end;
 };
 
 static void next_turn(struct run *r);
 static void do_call(struct run *r);
 static json_t *turn_messages(struct run *r, const char *prompt, json_t *conversation);
 static char *call_body(struct run *r, json_t *messages);
+static void send_call(struct run *r, const char *body, int turn, int call, struct http_req **req,
+                      struct chat_stream **cs);
+static void call_ended(struct run *r, const struct call_end *e);
 static void drop_prepared(struct run *r);
+static void send_early(struct run *r);
 static void run_tools(struct run *r);
 static void finish(struct run *r, const char *status, const char *error);
 static void attempt_failed(struct run *r, const char *error, bool retryable);
@@ -144,6 +163,7 @@ static void end_run(struct run *r, enum run_outcome outcome)
 {
     set_state(r, RUN_OVER);
     r->outcome = outcome;
+    drop_prepared(r);
     if (r->env) {
         env_close(r->env);
         r->env = NULL;
@@ -158,6 +178,7 @@ static void abandon(struct run *r, const char *step)
 {
     log_warn("job=%s lost Redis while %s; it stays in the running list and resumes at turn %d", r->id, step,
              r->committed + 1);
+    cancel_io(r); /* the early call, if the commit was lost */
     end_run(r, RUN_ABANDONED);
 }
 
@@ -231,6 +252,7 @@ static void on_acked(struct rconn *rc, redisReply *reply, void *arg)
 static void write_final(struct run *r)
 {
     set_state(r, RUN_FINISHING);
+    drop_prepared(r); /* an early call of a turn that will not run (cancelled) */
     const char *status = r->final_status;
     const char *error = r->final_error[0] ? r->final_error : NULL;
     int64_t now = timefmt_now_ms();
@@ -333,13 +355,15 @@ static void dead_letter(struct run *r, const char *reason)
     free(text);
 }
 
-/* Stops whatever I/O of the attempt is in flight: the call, its retry timer, the environment. */
+/* Stops whatever I/O of the attempt is in flight: the call (and an early one), its retry timer,
+ * the environment. */
 static void cancel_io(struct run *r)
 {
     if (r->req) {
         http_cancel(r->req);
         r->req = NULL;
     }
+    drop_prepared(r);
     ollama_health_cancel(r->health);
     r->health = NULL;
     ev_timer_stop(r->ctx.loop, &r->retry);
@@ -440,7 +464,6 @@ static void on_committed(struct rconn *rc, redisReply *reply, void *arg)
         json_decref(record);
         return;
     }
-    ev_idle_stop(r->ctx.loop, &r->prep_idle); /* answered before the loop was idle: nothing prepared */
     r->committed = r->turn;
     json_array_append_new(r->turn_records, record);
     if (r->ctx.on_progress)
@@ -456,6 +479,10 @@ static void on_committed(struct rconn *rc, redisReply *reply, void *arg)
 static void commit_turn(struct run *r, const char *stop)
 {
     set_state(r, RUN_COMMITTING);
+    /* Without an environment the next prompt is already known: its call goes out first, so that
+     * Ollama works while Redis does. */
+    if (!r->env && r->job->turn_prompts && r->turn < r->job->nturns)
+        send_early(r);
     long long ms = (long long)((ev_now(r->ctx.loop) - r->turn_started) * 1000);
     json_t *record = result_turn_record(r->turn, stop, r->calls, r->reply, r->actions, r->prompt_tokens,
                                         r->eval_tokens, ms, r->ctx.machine);
@@ -482,10 +509,6 @@ static void commit_turn(struct run *r, const char *stop)
     c->r = r;
     c->record = record;
     run_exec(r, b, on_committed, c);
-    /* Without an environment the next prompt is already known: its call can be made ready
-     * while Redis works. */
-    if (!r->env && r->job->turn_prompts && r->turn < r->job->nturns)
-        ev_idle_start(r->ctx.loop, &r->prep_idle);
     free(rec_text);
     free(msgs_text);
     log_debug("job=%s turn %d committed: %s after %d calls", r->id, r->turn, stop, r->calls);
@@ -610,9 +633,8 @@ static void run_tools(struct run *r)
 
 static int on_call_data(struct http_req *req, const char *buf, size_t len, void *arg)
 {
-    (void)req;
     struct run *r = arg;
-    return chat_stream_feed(r->cs, buf, len);
+    return chat_stream_feed(req == r->early_req ? r->early_cs : r->cs, buf, len);
 }
 
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -667,9 +689,27 @@ static void call_failed(struct run *r, const char *error, bool retryable)
 static void on_call_done(struct http_req *req, void *arg)
 {
     struct run *r = arg;
+    struct call_end e = {
+        .status = http_req_status(req), .failed = http_req_failed(req), .elapsed_s = http_req_elapsed_s(req),
+    };
+    snprintf(e.error, sizeof e.error, "%s", http_req_error(req));
+    if (req == r->early_req) {
+        /* The early call ended before the commit was acknowledged: do_call takes it from here,
+         * once it is. */
+        r->early_req = NULL;
+        r->early_end = e;
+        r->early_held = true;
+        return;
+    }
     r->req = NULL;
-    r->mcalls.last_s = http_req_elapsed_s(req);
-    long status = http_req_status(req);
+    call_ended(r, &e);
+}
+
+/* What a call's end means: a retry, a failed attempt, tools to run, or the turn's commit. */
+static void call_ended(struct run *r, const struct call_end *e)
+{
+    r->mcalls.last_s = e->elapsed_s;
+    long status = e->status;
     const char *cs_err = chat_stream_error(r->cs);
     char err[ERR_LEN];
     if (status >= 400) {
@@ -684,8 +724,8 @@ static void on_call_done(struct http_req *req, void *arg)
         call_failed(r, err, !(status == 400 || status == 403 || status == 404));
         return;
     }
-    if (http_req_failed(req)) {
-        snprintf(err, sizeof err, "%s", cs_err[0] ? cs_err : http_req_error(req));
+    if (e->failed) {
+        snprintf(err, sizeof err, "%s", cs_err[0] ? cs_err : e->error);
         call_failed(r, err, true);
         return;
     }
@@ -737,34 +777,52 @@ static void do_call(struct run *r)
         return;
     }
     set_state(r, RUN_CALLING);
-    char *text;
-    if (r->next_body && r->next_turn == r->turn && r->calls == 0) {
-        text = r->next_body; /* built by on_prep_idle from the same messages */
-        r->next_body = NULL;
-    } else {
-        text = call_body(r, r->messages);
-    }
     json_decref(r->sent_options);
     json_decref(r->sent_keep_alive);
     r->sent_options = json_incref(r->job->options); /* for the turn record */
     r->sent_keep_alive = json_incref(r->job->keep_alive);
+    bool early = r->next_turn == r->turn && r->calls == 0 && (r->early_req || r->early_held);
+    r->next_turn = 0;
+    if (early) {
+        /* Sent by send_early with this very body as the previous commit went out. */
+        chat_stream_free(r->cs);
+        r->cs = r->early_cs;
+        r->early_cs = NULL;
+        if (!r->early_held) {
+            r->req = r->early_req; /* on_call_done treats it as this call from now on */
+            r->early_req = NULL;
+            return;
+        }
+        r->early_held = false;
+        call_ended(r, &r->early_end);
+        return;
+    }
+    char *text = call_body(r, r->messages);
+    send_call(r, text, r->turn, r->calls + 1, &r->req, &r->cs);
+    free(text);
+}
 
+/* Sends call number `call` of `turn` with `body`, its handle in *req; its reply is read into a
+ * new *cs. */
+static void send_call(struct run *r, const char *body, int turn, int call, struct http_req **req,
+                      struct chat_stream **cs)
+{
     char url[1100], h_exp[200], h_turn[64], prefix[64];
     snprintf(url, sizeof url, "%s/api/chat", r->ctx.ollama_url);
     snprintf(h_exp, sizeof h_exp, "X-Turnq-Experiment: %s", r->id);
-    snprintf(h_turn, sizeof h_turn, "X-Turnq-Turn: %d", r->turn);
+    snprintf(h_turn, sizeof h_turn, "X-Turnq-Turn: %d", turn);
     const char *headers[] = {h_exp, h_turn, "Accept: application/x-ndjson", NULL};
     /* Ids for tool calls Ollama sent without one: deterministic per turn and call. */
-    snprintf(prefix, sizeof prefix, "call_t%dc%d", r->turn, r->calls + 1);
-    chat_stream_free(r->cs);
-    r->cs = chat_stream_new(prefix);
+    snprintf(prefix, sizeof prefix, "call_t%dc%d", turn, call);
+    chat_stream_free(*cs);
+    *cs = chat_stream_new(prefix);
     struct http_opts o = {
-        .url = url, .method = "POST", .body = text, .body_len = strlen(text), .headers = headers,
+        .url = url, .method = "POST", .body = body, .body_len = strlen(body), .headers = headers,
         .connect_timeout_ms = 5000, .first_byte_timeout_s = r->ctx.load_timeout_s,
         .idle_timeout_s = r->ctx.idle_timeout_s, .on_data = on_call_data, .on_done = on_call_done, .arg = r,
     };
-    r->req = http_submit(r->ctx.http, &o);
-    free(text);
+    *req = http_submit(r->ctx.http, &o);
+    http_start_now(r->ctx.http); /* on the wire before the caller goes on; may feed *cs already */
 }
 
 /* The request body of a call that sends `messages`. */
@@ -797,26 +855,30 @@ static json_t *turn_messages(struct run *r, const char *prompt, json_t *conversa
     return messages;
 }
 
+/* Forgets the next turn's prepared messages and drops its early call, in flight or ended. */
 static void drop_prepared(struct run *r)
 {
     json_decref(r->next_messages);
-    free(r->next_body);
     r->next_messages = NULL;
-    r->next_body = NULL;
+    if (r->early_req || r->early_held)
+        log_debug("job=%s turn %d: its early call dropped unread", r->id, r->next_turn);
     r->next_turn = 0;
+    if (r->early_req) {
+        http_cancel(r->early_req);
+        r->early_req = NULL;
+    }
+    chat_stream_free(r->early_cs);
+    r->early_cs = NULL;
+    r->early_held = false;
 }
 
-/* The next turn's first call, made ready while this turn's commit is on its way to Redis: run
- * from an idle watcher, so only after the commit has been written and only if its answer has
- * not come back yet (on_committed stops it). The call is still sent only once the commit is
- * acknowledged (do_call, from on_committed): a turn never reaches Ollama before the previous
- * one is durable. A stop or cancel, or a failed commit, leaves it unused. */
-static void on_prep_idle(struct ev_loop *loop, ev_idle *w, int revents)
+/* The next turn's first call, sent as this turn's commit goes to Redis. Its reply is acted on
+ * only once the commit is acknowledged (do_call, from on_committed); a failed commit, a stop or a
+ * cancel drops it unread, so nothing of it is kept and nothing it asks for is run. The commit
+ * costs a round trip to Redis; this way Ollama works meanwhile instead of waiting for it. */
+static void send_early(struct run *r)
 {
-    (void)revents;
-    struct run *r = w->data;
-    ev_idle_stop(loop, w);
-    if (r->state != RUN_COMMITTING || r->stopping || r->cancelling)
+    if (r->stopping || r->cancelling)
         return;
     drop_prepared(r);
     int turn = r->turn + 1;
@@ -825,14 +887,22 @@ static void on_prep_idle(struct ev_loop *loop, ev_idle *w, int revents)
         return;
     /* on_committed makes this turn's messages the conversation, as used here */
     r->next_messages = turn_messages(r, prompt, r->messages);
-    r->next_body = call_body(r, r->next_messages);
     r->next_turn = turn;
+    /* As for every call: none once the lease was not renewed in time (do_call says so). */
+    if (r->ctx.lease_fresh && !r->ctx.lease_fresh(r->ctx.lease_arg))
+        return;
+    char *text = call_body(r, r->next_messages);
+    r->early_sent = ev_now(r->ctx.loop);
+    send_call(r, text, turn, 1, &r->early_req, &r->early_cs);
+    free(text);
 }
 
 static void begin_turn(struct run *r, const char *prompt)
 {
+    /* A turn whose first call went out early started then. */
+    r->turn_started = r->next_turn == r->turn && (r->early_req || r->early_held) ? r->early_sent : ev_now(r->ctx.loop);
     if (r->next_messages && r->next_turn == r->turn) {
-        r->messages = r->next_messages; /* on_prep_idle's: the same prompt and conversation */
+        r->messages = r->next_messages; /* send_early's: the same prompt and conversation */
         r->next_messages = NULL;
     } else {
         drop_prepared(r);
@@ -850,7 +920,6 @@ static void begin_turn(struct run *r, const char *prompt)
     r->calls = 0;
     r->prompt_tokens = r->eval_tokens = 0;
     r->retries = 0;
-    r->turn_started = ev_now(r->ctx.loop);
     do_call(r);
 }
 
@@ -1196,8 +1265,6 @@ struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, r
     r->retry.data = r;
     ev_idle_init(&r->finish_idle, on_finish_idle);
     r->finish_idle.data = r;
-    ev_idle_init(&r->prep_idle, on_prep_idle);
-    r->prep_idle.data = r;
     set_state(r, RUN_LOADING);
     rconn_command(ctx->redis, on_hash, r, "HGETALL %s", key_job(ctx->ns, id).s);
     return r;
@@ -1212,7 +1279,6 @@ void run_free(struct run *r)
     ollama_health_cancel(r->health);
     ev_timer_stop(r->ctx.loop, &r->retry);
     ev_idle_stop(r->ctx.loop, &r->finish_idle);
-    ev_idle_stop(r->ctx.loop, &r->prep_idle);
     drop_prepared(r);
     env_kill(r->env);
     mcpset_kill(r->mcp);

@@ -15,10 +15,14 @@
 #     NS:turns:ID (the committed records); every experiment's committed records are numbered
 #     1..k, each once;
 #   - NS:dead lists every failed experiment once, and nothing that is not failed;
-#   - run twice: in the simulators' JSON Lines logs, all merged and ordered by ts, the turn
-#     numbers of each experiment's /api/chat calls never go backwards (a committed turn sent
-#     again shows up as a lower turn after a higher one); "run twice" counts the (experiment,
-#     turn) pairs seen after a higher turn of the same experiment;
+#   - run twice: in the simulators' JSON Lines logs, all merged and ordered by ts, no call of a
+#     committed turn comes after its commit. A turn's commit time is its `turn` entry in
+#     NS:events (the stream id's milliseconds: Redis's clock, and the sims' too, on one host); a
+#     call counts as after it when its ts is more than INV_SLACK_MS later (a sim logs ts at the
+#     reply, rounded to the ms; Redis floors it). The turn numbers tell too, stream or not: a
+#     turn's first call may go out while the previous turn's commit is in flight (the worker's
+#     early call) but never earlier, so a call two or more turns below the highest already sent
+#     is of a committed turn. "run twice" counts the (experiment, turn) pairs sent again;
 #   - every committed turn record is backed by the logs: the successful calls (status 200, fault
 #     null) of that (experiment, turn) are at least the record's `calls` (re-running a turn that
 #     was not committed is allowed and expected, so more is fine).
@@ -28,7 +32,7 @@
 # (kill -9s, pauses, connection kills, ...), for the table.
 
 # The snapshot: one script, so it is read atomically. JSON {ids: [{id, type, state, turns,
-# tlen, result}], lists: [{key, len}]}. (cjson prints an empty table as {}: jq copes below.)
+# tlen, result}], lists: [{key, len}], dead: [{id, state}], commits: [{id, turn, ms}]}. (cjson prints an empty table as {}: jq copes below.)
 INV_SNAPSHOT_LUA='
 local ns = ARGV[1]
 local ids = redis.call("ZRANGE", ns .. ":ids", 0, -1)
@@ -61,7 +65,15 @@ for i, id in ipairs(dead) do
   local jk = ns .. ":job:" .. id
   dstate[i] = {id = id, state = (redis.call("TYPE", jk).ok == "hash") and (redis.call("HGET", jk, "state") or "") or ""}
 end
-return cjson.encode({ids = out, lists = lists, dead = dstate})
+local commits = {}
+for _, e in ipairs(redis.call("XRANGE", ns .. ":events", "-", "+")) do
+  local f, m = e[2], {}
+  for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+  if m.event == "turn" then
+    commits[#commits + 1] = {id = m.id, turn = tonumber(m.turn), ms = tonumber(string.match(e[1], "^(%d+)"))}
+  end
+end
+return cjson.encode({ids = out, lists = lists, dead = dstate, commits = commits})
 '
 
 inv_check() {
@@ -137,16 +149,13 @@ inv_check() {
   else
     echo '[]' >"$calls"
   fi
-  local twice
-  # Per experiment, in ts order: a call whose turn is below the highest turn already sent.
-  twice=$(jq -r 'group_by(.e) | map(. as $c | reduce $c[] as $x ({max: 0, back: []};
-             if $x.t < .max then .back += ["\($x.e):\($x.t)"] else . end | .max = ([.max, $x.t] | max))
-             | .back | unique) | add // [] | length' "$calls")
-  t_eq "$scen: invariant: no committed turn sent to Ollama again (turns never go backwards, ${#logs[@]} sim logs)" 0 "$twice"
+  local twice again
+  printf '%s' "$snap" | jq -c '.commits' >"$H_DIR/inv-commits.json"
+  again=$(inv_again "$calls" "$H_DIR/inv-commits.json")
+  twice=$(jq '[.[] | "\(.e):\(.t)"] | unique | length' <<<"$again")
+  t_eq "$scen: invariant: no committed turn sent to Ollama again (${#logs[@]} sim logs)" 0 "$twice"
   if [ "$twice" -gt 0 ]; then
-    echo "  sent again: $(jq -r 'group_by(.e) | map(. as $c | reduce $c[] as $x ({max: 0, back: []};
-             if $x.t < .max then .back += ["\($x.e) turn \($x.t) after turn \(.max) at \($x.ts)"] else . end
-             | .max = ([.max, $x.t] | max)) | .back) | add // [] | .[:10] | join("; ")' "$calls")"
+    echo "  sent again: $(jq -r 'map("\(.e) turn \(.t) \(.why)") | .[:10] | join("; ")' <<<"$again")"
   fi
   local unbacked
   unbacked=$(jq -r --slurpfile c "$calls" '
@@ -162,6 +171,36 @@ inv_check() {
   fi
   echo "TABLE: $scen|$runs|$n|$lost|$twice"
   [ "$lost" -eq 0 ] && [ -z "$busy" ] && [ -z "$badres" ] && [ -z "$badrec" ] && [ -z "$baddead" ] && [ "$twice" -eq 0 ] && [ -z "$unbacked" ]
+}
+
+# inv_again CALLS COMMITS: the calls of committed turns sent again, as a JSON array of {e, t,
+# why}. CALLS: a file with a JSON array of {ts, e, t} in ts order; COMMITS: a file with a JSON
+# array of {id, turn, ms} (NS:events' `turn` entries), or null. Per experiment, a call counts
+# when it comes more than INV_SLACK_MS after its turn's commit, or two or more turns below the
+# highest already sent (see inv_check).
+inv_again() {
+  jq -c --slurpfile cm "$2" --argjson slack "${INV_SLACK_MS:-2}" '
+      ($cm[0] | if type == "array" then . else [] end | group_by([.id, .turn])
+       | map({key: "\(.[0].id)\u0000\(.[0].turn)", value: (map(.ms) | min)}) | from_entries) as $at
+      | group_by(.e) | map(. as $c | reduce $c[] as $x ({max: 0, back: []};
+        $at["\($x.e)\u0000\($x.t)"] as $done
+        | if $x.t <= .max - 2 then .back += [{e: $x.e, t: $x.t, why: "after turn \(.max) at \($x.ts)"}]
+          elif $done != null and $x.ts > $done + $slack then .back += [{e: $x.e, t: $x.t, why: "at \($x.ts), committed at \($done)"}]
+          else . end | .max = ([.max, $x.t] | max)) | .back) | add // []' "$1"
+}
+
+# inv_sent_again LOG ID: the turns of experiment ID (in $TURNQ_NAMESPACE) that the sim log LOG
+# shows sent again after they were committed, space separated; empty when none.
+inv_sent_again() {
+  local d; d=$(mktemp -d "$H_DIR/again.XXXXXX")
+  jq -c --arg id "$2" 'select(.path == "/api/chat" and .experiment == $id and .turn != null and (.messages // 0) > 0)
+                       | {ts, e: .experiment, t: .turn}' "$1" | jq -s 'sort_by(.ts, .t)' >"$d/calls.json"
+  redis-cli -p "$H_REDIS_PORT" --json xrange "$TURNQ_NAMESPACE:events" - + 2>/dev/null |
+    jq -c '[.[] | (.[0] | split("-")[0] | tonumber) as $ms | (.[1] | . as $f | [range(0; length; 2) | {key: $f[.], value: $f[. + 1]}]
+            | from_entries) | select(.event == "turn") | {id, turn: (.turn | tonumber), ms: $ms}]' >"$d/commits.json" 2>/dev/null ||
+    echo null >"$d/commits.json"
+  [ -s "$d/commits.json" ] || echo null >"$d/commits.json"
+  inv_again "$d/calls.json" "$d/commits.json" | jq -r '[.[].t] | unique | map(tostring) | join(" ")'
 }
 
 # ---- helpers shared by the fault scripts ----
