@@ -1295,6 +1295,16 @@ void run_free(struct run *r)
     free(r);
 }
 
+void run_kill_procs(struct run *r)
+{
+    if (!r)
+        return;
+    env_kill(r->env);
+    r->env = NULL;
+    mcpset_kill(r->mcp);
+    r->mcp = NULL;
+}
+
 void run_stop(struct run *r)
 {
     r->stopping = true;

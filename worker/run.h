@@ -58,6 +58,9 @@ typedef void run_done_fn(struct run *r, enum run_outcome outcome, void *arg);
  * called once, never before run_start returns; the run may be freed (run_free) inside done. */
 struct run *run_start(const struct run_ctx *ctx, const char *id, bool resumed, run_done_fn *done, void *arg);
 void run_free(struct run *r); /* NULL is a no-op; cancels whatever is in flight */
+/* Kills the attempt's environment process and MCP servers at once (the worker is going away and
+ * the loop will not run again); the run stays valid for its Redis callbacks. NULL is a no-op. */
+void run_kill_procs(struct run *r);
 
 /* ---- Stopping ---- */
 

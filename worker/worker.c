@@ -963,10 +963,15 @@ void worker_free(struct worker *w)
     free(w->probe_model);
     json_decref(w->probe_options);
     json_decref(w->probe_keep_alive);
+    /* Writes still in flight (a commit, a requeue: "stop now" leaves them) are answered NULL
+     * from rconn_free, into their runs, which must still be there; their processes end first,
+     * as no loop runs any more to see them out. */
     for (long i = 0; i < w->cfg.slots; i++)
-        run_free(w->slots[i]);
+        run_kill_procs(w->slots[i]);
     rconn_free(w->blk);
     rconn_free(w->cmd);
+    for (long i = 0; i < w->cfg.slots; i++)
+        run_free(w->slots[i]);
     metrics_file_free(w->metrics); /* after the connection: its pending read has been answered */
     ollama_probe_cancel(w->ollama_probing); /* stopped while asking Ollama */
     http_free(w->http);
