@@ -195,11 +195,14 @@ inv_sent_again() {
   local d; d=$(mktemp -d "$H_DIR/again.XXXXXX")
   jq -c --arg id "$2" 'select(.path == "/api/chat" and .experiment == $id and .turn != null and (.messages // 0) > 0)
                        | {ts, e: .experiment, t: .turn}' "$1" | jq -s 'sort_by(.ts, .t)' >"$d/calls.json"
-  redis-cli -p "$H_REDIS_PORT" --json xrange "$TURNQ_NAMESPACE:events" - + 2>/dev/null |
+  if ! redis-cli -p "$H_REDIS_PORT" --json xrange "$TURNQ_NAMESPACE:events" - + 2>/dev/null |
     jq -c '[.[] | (.[0] | split("-")[0] | tonumber) as $ms | (.[1] | . as $f | [range(0; length; 2) | {key: $f[.], value: $f[. + 1]}]
             | from_entries) | select(.event == "turn") | {id, turn: (.turn | tonumber), ms: $ms}]' >"$d/commits.json" 2>/dev/null ||
+    [ ! -s "$d/commits.json" ]; then
+    # Only the turn-number rule is left then: say so rather than check less in silence.
+    echo "inv_sent_again: could not read $TURNQ_NAMESPACE:events; only calls two turns back are caught" >&2
     echo null >"$d/commits.json"
-  [ -s "$d/commits.json" ] || echo null >"$d/commits.json"
+  fi
   inv_again "$d/calls.json" "$d/commits.json" | jq -r '[.[].t] | unique | map(tostring) | join(" ")'
 }
 
