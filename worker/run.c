@@ -5,8 +5,10 @@
  *   PROMPTING  "turn" event: the environment may give the prompt or end the experiment
  *   CALLING    one streamed /api/chat call (retried with backoff on transport faults)
  *   TOOLING    the reply's tool calls executed in order, each answered with a tool message
- *   COMMITTING the turn record, transcript, job turn and event in one MULTI/EXEC
- *   FINISHING  the result, the final state and the ack (LREM from the running list) in one MULTI
+ *   COMMITTING the turn record, transcript, job turn and event in one fenced script (batch.h);
+ *              the next turn's early call goes out with it
+ *   FINISHING  the result, the final state and the ack (LREM from the running list) in one
+ *              fenced script
  *
  * A turn is the unit of commit: nothing of an uncommitted turn is kept, and a committed turn is
  * never sent to Ollama again. If Redis goes away mid-run the attempt is abandoned where it is;
