@@ -25,11 +25,7 @@ jobs() { # ID TURNS [extra members]
     "$(seq 1 "$2" | sed 's/.*/"t&"/' | paste -sd,)" "${3:+, $3}"
 }
 # commits ID: "turn ms" per committed turn, from NS:events (the stream id's ms).
-commits() {
-  h_cli --json xrange "$NS:events" - + | jq -r --arg id "$1" \
-    '.[] | (.[0] | split("-")[0]) as $ms | (.[1] | . as $f | [range(0; length; 2) | {key: $f[.], value: $f[. + 1]}] | from_entries)
-     | select(.id == $id and .event == "turn") | "\(.turn) \($ms)"'
-}
+commits() { inv_commits | jq -r --arg id "$1" '.[] | select(.id == $id) | "\(.turn) \(.ms)"'; }
 # calls LOG ID: "turn ts" per /api/chat call of ID, in the order logged.
 calls() { jq -r --arg id "$1" 'select(.path == "/api/chat" and .experiment == $id and (.messages // 0) > 0) | "\(.turn) \(.ts)"' "$2"; }
 # early LOG ID: how many turns had their call answered before the previous turn was committed.
@@ -46,14 +42,8 @@ t_ok "E1 runs" h_wait 15 "[ \"\$(h_cli hget $NS:job:E1 turn)\" -ge 5 ]"
 n0=$(calls E1 "$SIM_LOG_a" | wc -l)
 kill -STOP "$H_REDIS_PID"
 # Redis is stopped: the commit in flight waits, and the next turn's call is answered meanwhile;
-# then nothing moves (the reply is held). Stalled: the same count for 5 polls in a row (250 ms).
-stalled() {
-  local n; n=$(calls E1 "$SIM_LOG_a" | wc -l)
-  if [ "$n" = "$(cat "$T/last" 2>/dev/null)" ]; then echo x >>"$T/same"; else : >"$T/same"; fi
-  echo "$n" >"$T/last"
-  [ "$(wc -l <"$T/same")" -ge 5 ]
-}
-h_wait 5 stalled
+# then nothing moves (the reply is held).
+h_wait 5 "inv_stalled \"calls E1 '$SIM_LOG_a' | wc -l\""
 n1=$(calls E1 "$SIM_LOG_a" | wc -l)
 kill -CONT "$H_REDIS_PID"
 t_ok "while Redis was stopped, the sim answered a call ($n0 -> $n1 calls)" test "$n1" -gt "$n0"

@@ -17,14 +17,7 @@ inv_wstart a --machine a --ollama "$SIM_URL_a" -v --slots 2 --grace 30
 t_ok "both run" h_wait 15 "[ \"\$(inv_field S1 turn)\" -ge 3 ] && [ \"\$(inv_field S2 turn)\" -ge 3 ]"
 kill -STOP "$H_REDIS_PID"
 # Redis is stopped: each run's commit waits (and its next turn's early call is answered, held).
-chat() { inv_chat_lines "$SIM_LOG_a"; }
-stalled() {
-  local n; n=$(chat)
-  if [ "$n" = "$(cat "$H_DIR/last" 2>/dev/null)" ]; then echo x >>"$H_DIR/same"; else : >"$H_DIR/same"; fi
-  echo "$n" >"$H_DIR/last"
-  [ "$(wc -l <"$H_DIR/same")" -ge 5 ]
-}
-h_wait 5 stalled
+h_wait 5 "inv_stalled \"inv_chat_lines '$SIM_LOG_a'\""
 kill -TERM "$WPID_a"
 t_ok "the first SIGTERM: stopping at the turn boundary" h_wait 5 "grep -q 'stopping: claiming nothing more' '$H_DIR/worker-a.log'"
 kill -TERM "$WPID_a"

@@ -189,21 +189,38 @@ inv_again() {
           else . end | .max = ([.max, $x.t] | max)) | .back) | add // []' "$1"
 }
 
+# inv_commits: the committed turns of $TURNQ_NAMESPACE as a JSON array of {id, turn, ms} (the
+# `turn` entries of NS:events, ms from the stream id); fails when the stream cannot be read.
+inv_commits() {
+  local out
+  out=$(redis-cli -p "$H_REDIS_PORT" --json xrange "$TURNQ_NAMESPACE:events" - + 2>/dev/null |
+    jq -c '[.[] | (.[0] | split("-")[0] | tonumber) as $ms | (.[1] | . as $f | [range(0; length; 2) | {key: $f[.], value: $f[. + 1]}]
+            | from_entries) | select(.event == "turn") | {id, turn: (.turn | tonumber), ms: $ms}]' 2>/dev/null) &&
+    [ -n "$out" ] && printf '%s\n' "$out"
+}
+
 # inv_sent_again LOG ID: the turns of experiment ID (in $TURNQ_NAMESPACE) that the sim log LOG
 # shows sent again after they were committed, space separated; empty when none.
 inv_sent_again() {
   local d; d=$(mktemp -d "$H_DIR/again.XXXXXX")
   jq -c --arg id "$2" 'select(.path == "/api/chat" and .experiment == $id and .turn != null and (.messages // 0) > 0)
                        | {ts, e: .experiment, t: .turn}' "$1" | jq -s 'sort_by(.ts, .t)' >"$d/calls.json"
-  if ! redis-cli -p "$H_REDIS_PORT" --json xrange "$TURNQ_NAMESPACE:events" - + 2>/dev/null |
-    jq -c '[.[] | (.[0] | split("-")[0] | tonumber) as $ms | (.[1] | . as $f | [range(0; length; 2) | {key: $f[.], value: $f[. + 1]}]
-            | from_entries) | select(.event == "turn") | {id, turn: (.turn | tonumber), ms: $ms}]' >"$d/commits.json" 2>/dev/null ||
-    [ ! -s "$d/commits.json" ]; then
+  if ! inv_commits >"$d/commits.json"; then
     # Only the turn-number rule is left then: say so rather than check less in silence.
     echo "inv_sent_again: could not read $TURNQ_NAMESPACE:events; only calls two turns back are caught" >&2
     echo null >"$d/commits.json"
   fi
   inv_again "$d/calls.json" "$d/commits.json" | jq -r '[.[].t] | unique | map(tostring) | join(" ")'
+}
+
+# inv_stalled COMMAND: true once COMMAND's output has stayed the same for 5 polls in a row (a
+# poll being one call of this, as h_wait makes every 50 ms): `h_wait 5 "inv_stalled CMD"` waits
+# until nothing moves any more. State in $H_DIR; the first call after a change starts afresh.
+inv_stalled() {
+  local n; n=$(eval "$1")
+  if [ "$n" = "$(cat "$H_DIR/stalled.last" 2>/dev/null)" ]; then echo x >>"$H_DIR/stalled.same"; else : >"$H_DIR/stalled.same"; fi
+  printf '%s\n' "$n" >"$H_DIR/stalled.last"
+  [ "$(wc -l <"$H_DIR/stalled.same")" -ge 5 ]
 }
 
 # ---- helpers shared by the fault scripts ----
